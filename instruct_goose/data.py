@@ -12,7 +12,8 @@ from transformers import AutoTokenizer, AutoModelForCausalLM, PreTrainedTokenize
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'LOCAL_COPIES', 'data_dir', 'locate', 'load_tokenizer', 'load_model', 'load_imdb', 'load_hh_rlhf',
-           'seed_everything', 'tiny_model']
+           'seed_everything', 'tiny_model', 'load_preference_data', 'tokenize_for_reward', 'PairDataset',
+           'RankingDataset']
 
 # %% ../nbs/00_data.ipynb #3d92d3b6
 DATA_ENV = "INSTRUCT_GOOSE_DATA"
@@ -129,3 +130,171 @@ def tiny_model(arch:str="gpt2", # "gpt2" (GPT-2 tokenizer) or "llama" (stories26
     model = cls(config)
     model.generation_config.pad_token_id = tok.pad_token_id
     return model, tok
+
+# %% ../nbs/00_data.ipynb #77d0c271
+import warnings
+from collections import Counter
+
+def load_preference_data(data, # a `datasets.Dataset`, list of dicts, DataFrame, local .json/.jsonl(.gz)/.parquet/.csv file, or hub name
+                         split:str="train", # the split to take from a hub dataset or a `DatasetDict`
+                        ):
+    "Any source of preference data as a `datasets.Dataset`."
+    from datasets import Dataset, DatasetDict, load_dataset
+    if isinstance(data, Dataset): return data
+    if isinstance(data, DatasetDict):
+        if split not in data: raise ValueError(f"split {split!r} not in the DatasetDict (it has {list(data)}): pass split=...")
+        return data[split]
+    if isinstance(data, list): return Dataset.from_list(data)
+    if type(data).__name__ == "DataFrame": return Dataset.from_pandas(data, preserve_index=False)
+    if not isinstance(data, (str, Path)): raise ValueError(f"cannot load preference data from a {type(data).__name__}: pass a datasets.Dataset, a list of dicts, a DataFrame, a file path or a hub name")
+    path = Path(locate(data))
+    if path.is_file():
+        suffixes = [s.lower() for s in path.suffixes if s.lower() not in (".gz", ".bz2", ".xz", ".zst")]
+        fmt = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}.get(suffixes[-1] if suffixes else "")
+        if fmt is None: raise ValueError(f"unknown file type {path.name!r}: use .json, .jsonl (optionally .gz), .parquet or .csv")
+        return load_dataset(fmt, data_files=str(path), split="train")
+    return load_dataset(str(path), split=split)
+
+# %% ../nbs/00_data.ipynb #ab5fb9a9
+def _check_columns(ds, expected:dict, what:str):
+    "Raise a ValueError naming the missing columns, the expected names and the available ones."
+    missing = {arg: col for arg, col in expected.items() if col not in ds.column_names}
+    if missing:
+        wanted = ", ".join(f"{arg}={col!r}" for arg, col in missing.items())
+        raise ValueError(f"{what}: the data has no column(s) {list(missing.values())} (expected {wanted}); "
+                         f"its columns are {ds.column_names}. Name yours with {', '.join(f'{a}=...' for a in missing)} "
+                         f"or rename them with ds.rename_column")
+
+# %% ../nbs/00_data.ipynb #81b860b9
+def tokenize_for_reward(tokenizer:PreTrainedTokenizerBase, # any tokenizer
+                        texts:list, # the texts (prompt + response)
+                        max_length:int|None=None, # keep at most this many tokens, cutting from the LEFT; None: no limit
+                       ) -> tuple: # (list of token-id lists, list of bools: was the text cut)
+    "Token ids of `texts`, each cut to its last `max_length` tokens (special tokens kept)."
+    texts = list(texts)
+    ids = tokenizer(texts, add_special_tokens=True)["input_ids"]
+    cut = [max_length is not None and len(x) > max_length for x in ids]
+    long = [i for i, c in enumerate(cut) if c]
+    if long:
+        side = tokenizer.truncation_side
+        tokenizer.truncation_side = "left"
+        try: short = tokenizer([texts[i] for i in long], add_special_tokens=True, truncation=True, max_length=max_length)["input_ids"]
+        finally: tokenizer.truncation_side = side
+        for i, x in zip(long, short): ids[i] = x
+    return ids, cut
+
+# %% ../nbs/00_data.ipynb #9a731348
+def _is_empty(x): return x is None or (isinstance(x, str) and not x.strip())
+
+def _pad_right(seqs:list, pad_token_id:int):
+    "Right-pad lists of token ids: (input_ids (N,T), attention_mask (N,T))."
+    from torch.nn.utils.rnn import pad_sequence
+    t = [torch.as_tensor(s, dtype=torch.long) for s in seqs]
+    ids = pad_sequence(t, batch_first=True, padding_value=pad_token_id)
+    mask = pad_sequence([torch.ones_like(s) for s in t], batch_first=True, padding_value=0)
+    return ids, mask
+
+def _report_skips(name, n_skipped:Counter, n:int):
+    if sum(n_skipped.values()): warnings.warn(f"{name} skipped {sum(n_skipped.values())} of {n} rows: {dict(n_skipped)}", stacklevel=3)
+
+# %% ../nbs/00_data.ipynb #96c0c5d9
+class PairDataset(torch.utils.data.Dataset):
+    "Preference pairs (prompt, chosen, rejected), tokenised for reward-model training."
+    def __init__(self, data, # a `datasets.Dataset`, list of dicts, DataFrame, file path or hub name
+                 tokenizer:PreTrainedTokenizerBase, # the reward model's tokenizer
+                 max_length:int|None=512, # keep the last `max_length` tokens of each text (see `tokenize_for_reward`)
+                 chosen_column:str="chosen", # the preferred response (or full text)
+                 rejected_column:str="rejected", # the other response (or full text)
+                 prompt_column:str|None=None, # the prompt, prepended to both; None: "prompt" if the data has it, else the responses are full texts
+                 split:str="train", # split of a hub dataset or `DatasetDict`
+                ):
+        ds = load_preference_data(data, split)
+        cols = {"chosen_column": chosen_column, "rejected_column": rejected_column}
+        if prompt_column is None and "prompt" in ds.column_names: prompt_column = "prompt"
+        if prompt_column is not None: cols["prompt_column"] = prompt_column
+        _check_columns(ds, cols, "PairDataset")
+        self.tokenizer, self.max_length, self.prompt_column = tokenizer, max_length, prompt_column
+        prompts = ds[prompt_column] if prompt_column else [""] * len(ds)
+        self.n_skipped, keep = Counter(), []
+        for i, (p, c, r) in enumerate(zip(prompts, ds[chosen_column], ds[rejected_column])):
+            if _is_empty(c) or _is_empty(r): self.n_skipped["empty text"] += 1
+            elif c == r: self.n_skipped["chosen == rejected"] += 1
+            else: keep.append(i)
+        C, R = ds[chosen_column], ds[rejected_column]
+        chosen, cut_c = tokenize_for_reward(tokenizer, [(prompts[i] or "") + C[i] for i in keep], max_length) if keep else ([], [])
+        rejected, cut_r = tokenize_for_reward(tokenizer, [(prompts[i] or "") + R[i] for i in keep], max_length) if keep else ([], [])
+        self.chosen_ids, self.rejected_ids, self.index = [], [], []
+        self.n_truncated = 0
+        for i, c, r, cc, cr in zip(keep, chosen, rejected, cut_c, cut_r):
+            if c == r: self.n_skipped["identical after truncation"] += 1; continue
+            self.n_truncated += bool(cc or cr)
+            self.chosen_ids.append(c); self.rejected_ids.append(r); self.index.append(i)
+        _report_skips("PairDataset", self.n_skipped, len(ds))
+        if not self.index: raise ValueError(f"PairDataset: no usable pair left out of {len(ds)} rows ({dict(self.n_skipped)}): check the columns and max_length")
+
+    def __len__(self): return len(self.index)
+    def __getitem__(self, i): return {"chosen_input_ids": self.chosen_ids[i], "rejected_input_ids": self.rejected_ids[i]}
+    def __repr__(self): return f"PairDataset({len(self)} pairs, prompt_column={self.prompt_column!r}, max_length={self.max_length}, n_truncated={self.n_truncated}, n_skipped={dict(self.n_skipped)})"
+
+    def collate(self, batch:list) -> dict:
+        "Right-pad a list of items: `chosen_input_ids`, `chosen_attention_mask`, `rejected_input_ids`, `rejected_attention_mask`, all (B,T)."
+        ids, mask = _pad_right([b["chosen_input_ids"] for b in batch] + [b["rejected_input_ids"] for b in batch], self.tokenizer.pad_token_id)
+        B = len(batch)
+        return {"chosen_input_ids": ids[:B], "chosen_attention_mask": mask[:B], "rejected_input_ids": ids[B:], "rejected_attention_mask": mask[B:]}
+
+# %% ../nbs/00_data.ipynb #2c193fc5
+class RankingDataset(torch.utils.data.Dataset):
+    "Prompts with K >= 2 ranked responses, tokenised for reward-model training."
+    def __init__(self, data, # a `datasets.Dataset`, list of dicts, DataFrame, file path or hub name
+                 tokenizer:PreTrainedTokenizerBase, # the reward model's tokenizer
+                 max_length:int|None=512, # keep the last `max_length` tokens of each text
+                 responses_column:str="responses", # a list of responses per row, best first unless `ranks_column` is given
+                 prompt_column:str|None=None, # the prompt, prepended to each response; None: "prompt" if the data has it
+                 ranks_column:str|None=None, # optional list of ranks per row, 0 = best (ties allowed)
+                 split:str="train", # split of a hub dataset or `DatasetDict`
+                ):
+        ds = load_preference_data(data, split)
+        if prompt_column is None and "prompt" in ds.column_names: prompt_column = "prompt"
+        cols = {"responses_column": responses_column}
+        if prompt_column is not None: cols["prompt_column"] = prompt_column
+        if ranks_column is not None: cols["ranks_column"] = ranks_column
+        _check_columns(ds, cols, "RankingDataset")
+        self.tokenizer, self.max_length, self.prompt_column = tokenizer, max_length, prompt_column
+        self.n_skipped, self.n_truncated = Counter(), 0
+        self.input_ids, self.ranks, self.index = [], [], []
+        prompts = ds[prompt_column] if prompt_column else [""] * len(ds)
+        all_ranks = ds[ranks_column] if ranks_column else [None] * len(ds)
+        for i, (p, resp, rk) in enumerate(zip(prompts, ds[responses_column], all_ranks)):
+            resp = list(resp or [])
+            if len(resp) < 2: self.n_skipped["fewer than 2 responses"] += 1; continue
+            if any(_is_empty(r) for r in resp): self.n_skipped["empty text"] += 1; continue
+            if len(set(resp)) < len(resp): self.n_skipped["identical responses"] += 1; continue
+            rk = list(range(len(resp))) if rk is None else [int(x) for x in rk]
+            if len(rk) != len(resp): raise ValueError(f"RankingDataset: row {i} has {len(resp)} responses but {len(rk)} ranks: give one rank per response")
+            order = sorted(range(len(resp)), key=lambda j: rk[j])     # best first
+            ids, cut = tokenize_for_reward(tokenizer, [(p or "") + resp[j] for j in order], max_length)
+            if len(set(map(tuple, ids))) < len(ids): self.n_skipped["identical after truncation"] += 1; continue
+            if len(set(rk)) < 2: self.n_skipped["all ranks tied"] += 1; continue
+            self.n_truncated += any(cut)
+            self.input_ids.append(ids); self.ranks.append([rk[j] for j in order]); self.index.append(i)
+        _report_skips("RankingDataset", self.n_skipped, len(ds))
+        if not self.index: raise ValueError(f"RankingDataset: no usable row left out of {len(ds)} ({dict(self.n_skipped)}): check the columns and max_length")
+
+    def __len__(self): return len(self.index)
+    def __getitem__(self, i): return {"input_ids": self.input_ids[i], "ranks": self.ranks[i]}
+    def __repr__(self): return f"RankingDataset({len(self)} prompts, K={min(map(len, self.ranks))}..{max(map(len, self.ranks))}, prompt_column={self.prompt_column!r}, n_truncated={self.n_truncated}, n_skipped={dict(self.n_skipped)})"
+
+    def collate(self, batch:list) -> dict:
+        "Right-pad: `input_ids` and `attention_mask` (B,K,T), `ranks` (B,K) (0 = best), `mask` (B,K) True for real responses."
+        B, K = len(batch), max(len(b["input_ids"]) for b in batch)
+        ids, att = _pad_right([s for b in batch for s in b["input_ids"]], self.tokenizer.pad_token_id)
+        input_ids = torch.full((B, K, ids.shape[1]), self.tokenizer.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((B, K, ids.shape[1]), dtype=torch.long)
+        ranks, mask = torch.zeros((B, K), dtype=torch.long), torch.zeros((B, K), dtype=torch.bool)
+        n = 0
+        for i, b in enumerate(batch):
+            k = len(b["input_ids"])
+            input_ids[i, :k], attention_mask[i, :k] = ids[n:n+k], att[n:n+k]
+            ranks[i, :k], mask[i, :k] = torch.tensor(b["ranks"]), True
+            n += k
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "ranks": ranks, "mask": mask}
