@@ -156,6 +156,10 @@ class Rollout:
         "The rows `idx` (a slice, index list or bool mask) of every tensor."
         return Rollout(**{f.name: (None if getattr(self, f.name) is None else getattr(self, f.name)[idx]) for f in fields(self)})
     def __len__(self): return self.query.shape[0]
+    @property
+    def sequences(self) -> Tensor:
+        "(B,Q+R) query and response side by side, like the `sequences` of 🤗 `generate`."
+        return torch.cat([self.query, self.response], 1)
 
 
 @dataclass
@@ -321,6 +325,8 @@ class Agent(nn.Module):
                  eos_token_id:int|list[int]|None=None, # stop tokens (default: the model's generation config)
                  pad_token_id:int|None=None, # fills the response after EOS (default: the model's generation config)
                  return_values:bool=True, # also return V(s_t) (free with the shared critic; one critic pass otherwise)
+                 min_new_tokens:int|None=None, # EOS cannot be sampled before this many new tokens
+                 min_length:int|None=None, # 🤗 name: minimum total length Q+R (-1 or None: no minimum)
                 ) -> Rollout:
         "Batched sampling with the KV cache; keeps the log-prob (and value) of every sampled token."
         policy = self.policy
@@ -328,6 +334,7 @@ class Agent(nn.Module):
         _check_nonempty(attention_mask, "input_ids")
         if not isinstance(max_new_tokens, int) or max_new_tokens < 1: raise ValueError(f"max_new_tokens must be an int >= 1, got {max_new_tokens}")
         if not temperature > 0: raise ValueError(f"temperature must be > 0, got {temperature}: use do_sample=False for greedy decoding")
+        if top_k == 0: top_k = None                       # 🤗 convention: top_k=0 disables top-k
         if top_k is not None and (not isinstance(top_k, int) or top_k < 1): raise ValueError(f"top_k must be an int >= 1 or None, got {top_k}")
         if top_p is not None and not 0 < top_p <= 1: raise ValueError(f"top_p must be in (0, 1] or None, got {top_p}")
         gc = getattr(_unwrap(policy), "generation_config", None)
@@ -352,6 +359,7 @@ class Agent(nn.Module):
         mask = torch.cat([query_mask, query_mask.new_ones(B, max_new_tokens)], 1)
         n_real = query_mask.sum(-1)                       # position id of the first new token
         last = torch.full((B, 1), Q - 1, device=dev)
+        min_new = max(min_new_tokens or 0, (min_length - Q) if min_length is not None and min_length > 0 else 0)
 
         was_training = self.training; self.eval()         # no dropout, and the KV cache stays on under gradient checkpointing
         try:
@@ -361,9 +369,11 @@ class Agent(nn.Module):
             for t in range(max_new_tokens):
                 lg = logits[:, -1] / temperature                         # (B,V)
                 if do_sample:
-                    probs = top_k_top_p_filter(lg, top_k, top_p).softmax(-1)
+                    flt = top_k_top_p_filter(lg, top_k, top_p)
+                    if t < min_new and len(eos): flt = flt.index_fill(-1, eos, float("-inf"))
+                    probs = flt.softmax(-1)
                     tok = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-                else: tok = lg.argmax(-1)
+                else: tok = (lg.index_fill(-1, eos, float("-inf")) if t < min_new and len(eos) else lg).argmax(-1)
                 lp = lg.gather(-1, tok[:, None]).squeeze(-1) - lg.logsumexp(-1)   # under the unfiltered distribution
                 alive = ~done
                 toks.append(torch.where(alive, tok, pad_token_id)); lps.append(torch.where(alive, lp, 0.0)); alive_steps.append(alive)
