@@ -172,7 +172,7 @@ def rollout_stats(scores:Tensor, # (B,) reward-model scores
     m = _as_mask(mask, kl)
     with torch.no_grad():
         seq_kl = torch.where(m, kl, 0).sum(1)
-        stats = {"mean_score": scores.float().mean(), "std_score": scores.float().std() if scores.numel() > 1 else torch.tensor(0.),
+        stats = {"mean_score": scores.float().mean(), "std_score": scores.float().std() if scores.numel() > 1 else scores.new_zeros((), dtype=torch.float32),
                  "mean_kl": seq_kl.mean(), "mean_kl_per_token": masked_mean(kl, m),
                  "mean_response_length": m.sum(1).float().mean()}
         if kl_coef is not None: stats["mean_non_score_reward"] = -kl_coef * seq_kl.mean()

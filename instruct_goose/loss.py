@@ -56,7 +56,7 @@ def explained_variance(values:Tensor, # (B,R) predicted values
     m = _as_mask(mask, values)
     with torch.no_grad():
         var_returns = masked_var(returns, m, unbiased=False)     # the n/(n-1) factors cancel in the ratio
-        if var_returns == 0: return torch.tensor(float("nan"))
+        if var_returns == 0: return torch.full((), float("nan"), dtype=values.dtype, device=values.device)
         return 1 - masked_var(returns - values, m, unbiased=False) / var_returns
 
 # %% ../nbs/04_ppo_loss.ipynb #db82f97a
