@@ -1,0 +1,204 @@
+"""Side-by-side PPO benchmark: Hugging Face TRL 1.12.0 vs instruct_goose, one invocation, the same machine,
+iterations interleaved (trl, ig-separate, ig-shared, then the reverse order, ...).
+
+    bash benchmarks/setup_trl_venv.sh                 # once: TRL in its own venv (benchmarks/.venv-trl)
+    python benchmarks/ppo_vs_trl.py                    # reference config, 1 warm-up + 5 timed iterations each
+    python benchmarks/ppo_vs_trl.py --quick            # smoke test (small model, 2 timed iterations)
+    python benchmarks/ppo_vs_trl.py --scale 2x         # also 4x (width), r128 (128-token responses)
+
+Each system runs in its own long-lived worker process (TRL in its venv, instruct_goose in the project venv) that
+executes one PPO iteration per `step` command, so no two iterations ever overlap and peak RSS is per process.
+Writes benchmarks/results/<scale>.json, <scale>.md (the table) and <scale>.png (the bar chart)."""
+from __future__ import annotations
+import argparse, json, os, platform, statistics, subprocess, sys, time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from common import BenchConfig, TAG, flop_floor, matmul_ceiling
+
+TRL_PY = HERE / ".venv-trl" / "bin" / "python"
+SYSTEMS = {   # name -> (python, worker args, FLOP floor with a separate critic?)
+    "trl": ("trl", ["trl_worker.py"], True),
+    "ig-separate": ("ig", ["ig_worker.py", "--critic", "separate"], True),
+    "ig-shared": ("ig", ["ig_worker.py", "--critic", "shared"], False),
+}
+LABELS = {"trl": "TRL 1.12.0 PPO (separate value model)", "ig-separate": "instruct_goose, separate critic (TRL's algorithm)",
+          "ig-shared": "instruct_goose default (value head on the policy trunk)"}
+
+
+def make_config(quick:bool=False, scale:str="base") -> BenchConfig:
+    c = BenchConfig()
+    if quick: c = replace(c, n_layer=2, n_head=2, n_embd=128, vocab_size=2048, episodes=32, query_len=16, response_len=16)
+    if scale == "2x": c = replace(c, n_embd=2 * c.n_embd, n_head=2 * c.n_head)
+    elif scale == "4x": c = replace(c, n_embd=4 * c.n_embd, n_head=4 * c.n_head)
+    elif scale == "r128": c = replace(c, response_len=128)
+    elif scale != "base": raise ValueError(f"unknown scale {scale!r}: use base, 2x, 4x or r128")
+    return c
+
+
+class Worker:
+    def __init__(self, name:str, c:BenchConfig, log_dir:Path, engine:str):
+        kind, argv, self.separate = SYSTEMS[name]
+        py = str(TRL_PY) if kind == "trl" else sys.executable
+        if kind == "trl" and not TRL_PY.exists():
+            raise SystemExit(f"{TRL_PY} is missing: run `bash benchmarks/setup_trl_venv.sh` first (TRL 1.12.0 in its own venv)")
+        cmd = [py, str(HERE / argv[0]), *argv[1:], "--config", c.to_json()]
+        if kind == "ig": cmd += ["--engine", engine]
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if kind == "trl": env.pop("PYTHONPATH", None)
+        self.name, self.log = name, open(log_dir / f"{name}.log", "w")
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, cwd=str(ROOT), env=env)
+
+    def read(self) -> dict:
+        while True:
+            line = self.p.stdout.readline()
+            if not line:
+                self.log.flush()
+                tail = Path(self.log.name).read_text()[-3000:]
+                raise RuntimeError(f"worker {self.name} died (exit {self.p.poll()}); its log ends with:\n{tail}")
+            if line.startswith(TAG): return json.loads(line[len(TAG):])
+
+    def send(self, cmd:str):
+        self.p.stdin.write(cmd + "\n"); self.p.stdin.flush()
+
+    def step(self) -> dict:
+        self.send("step"); r = self.read()
+        assert r["event"] == "iteration", r
+        return r
+
+    def close(self) -> dict:
+        try: self.send("quit"); r = self.read()
+        except (BrokenPipeError, RuntimeError): r = {}
+        self.p.wait(timeout=60); self.log.close()
+        return r
+
+
+def summarize(name:str, ready:dict, its:list, bye:dict, c:BenchConfig, ceiling:float) -> dict:
+    med = lambda xs: statistics.median(xs)
+    keys = sorted({k for it in its for k in it["phases"]})
+    phases = {k: med([it["phases"].get(k, 0.0) for it in its]) for k in keys}
+    sec = med([it["seconds"] for it in its])
+    fl = flop_floor(c, SYSTEMS[name][2])
+    floor_s = {k: v / ceiling for k, v in fl.items()}
+    return {"name": name, "label": LABELS[name], "engine": ready.get("engine"), "seconds": sec, "seconds_all": [it["seconds"] for it in its],
+            "episodes_per_s": c.episodes / sec, "phases": phases, "update_share": phases["update"] / sec,
+            "peak_rss_mib": max([bye.get("peak_rss_mib", 0)] + [it["peak_rss_mib"] for it in its]),
+            "flops": fl, "floor_s": floor_s, "over_floor": {"total": sec / floor_s["total"], "update": phases["update"] / floor_s["update"],
+            "generation": phases.get("generation", float("nan")) / floor_s["generation"], "rollout": phases["rollout"] / floor_s["rollout"]},
+            "first_stats": its[0]["stats"] if its else None, "versions": ready.get("versions")}
+
+
+def machine() -> dict:
+    import torch
+    model = "?"
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name:"): model = line.split(":", 1)[1].strip()
+    except FileNotFoundError: pass
+    try: load = os.getloadavg()
+    except OSError: load = None
+    return {"cpu": model, "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(), "loadavg_at_start": load}
+
+
+def table(res:dict) -> str:
+    s = res["systems"]; base = s.get("trl")
+    c = res["config"]
+    lines = [f"Config `{res['scale']}`: GPT-2 n_layer={c['n_layer']} n_head={c['n_head']} n_embd={c['n_embd']} vocab={c['vocab_size']}, fp32; "
+             f"{c['episodes']} episodes x ({c['query_len']} prompt + {c['response_len']} response tokens), {c['ppo_epochs']} PPO epochs x "
+             f"{c['num_mini_batches']} minibatches. Medians of {res['iters']} iterations after {res['warmup']} warm-up. "
+             f"Machine: {res['machine']['cpu']}, {res['machine']['cores']} cores, torch {res['machine']['torch']}; "
+             f"fp32 matmul ceiling {res['ceiling_gflops']:.0f} GFLOP/s.", "",
+             "| system | s / iteration | episodes/s | vs TRL | generation | reference | reward | values | other rollout | update (share) | peak RSS | time / FLOP floor | update / floor | generation / floor |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in s.values():
+        p = r["phases"]; f = lambda k: f"{p.get(k, 0.0):.2f}"
+        vs = f"{r['episodes_per_s'] / base['episodes_per_s']:.2f}x" if base else "-"
+        lines.append(f"| {r['label']} | {r['seconds']:.2f} | {r['episodes_per_s']:.2f} | {vs} | {f('generation')} | {f('reference')} | {f('reward')} | "
+                     f"{f('values')} | {f('rollout_other')} | {f('update')} ({100 * r['update_share']:.0f}%) | {r['peak_rss_mib'] / 1024:.2f} GiB | "
+                     f"{r['over_floor']['total']:.2f}x | {r['over_floor']['update']:.2f}x | {r['over_floor']['generation']:.2f}x |")
+    lines += ["", "FLOP floor per iteration (GFLOP): " + "; ".join(
+        f"{r['name']}: " + ", ".join(f"{k} {v / 1e9:.1f}" for k, v in r["flops"].items() if k in ("generation", "reference", "reward", "values", "update", "total"))
+        for r in s.values())]
+    return "\n".join(lines)
+
+
+def plot(res:dict, path:Path):
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    s = list(res["systems"].values())
+    order = ["generation", "reference", "reward", "values", "rollout_other", "update"]
+    colors = ["#4c72b0", "#55a868", "#c44e52", "#8172b2", "#cccccc", "#dd8452"]
+    fig, ax = plt.subplots(figsize=(8, 0.9 * len(s) + 1.6))
+    y = list(range(len(s)))[::-1]
+    for yi, r in zip(y, s):
+        left = 0.0
+        for k, col in zip(order, colors):
+            w = r["phases"].get(k, 0.0)
+            ax.barh(yi, w, left=left, color=col, edgecolor="white", label=k if yi == y[0] else None); left += w
+        ax.barh(yi, r["floor_s"]["total"], height=0.15, color="black", label="FLOP floor" if yi == y[0] else None)
+        ax.text(left, yi, f"  {r['seconds']:.1f} s, {r['episodes_per_s']:.1f} ep/s", va="center", fontsize=9)
+    ax.set_yticks(y); ax.set_yticklabels([r["label"].replace(" (", "\n(") for r in s], fontsize=8)
+    ax.set_xlabel("seconds per PPO iteration (median)")
+    ax.set_xlim(0, max(r["seconds"] for r in s) * 1.35)
+    ax.set_title(f"PPO iteration, config '{res['scale']}' ({res['machine']['cores']} CPU cores, fp32)", fontsize=10)
+    ax.legend(fontsize=7, loc="lower right", ncol=2)
+    fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small model, 1 warm-up + 2 timed iterations: a ~2-minute smoke test")
+    ap.add_argument("--scale", default="base", choices=["base", "2x", "4x", "r128"])
+    ap.add_argument("--iters", type=int, default=None, help="timed iterations per system (default 5; 2 with --quick)")
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--systems", default="trl,ig-separate,ig-shared")
+    ap.add_argument("--engine", default="auto", choices=["auto", "loop", "trainer"], help="instruct_goose: RLHFTrainer or the thin loop")
+    ap.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
+    args = ap.parse_args()
+    iters = args.iters or (2 if args.quick else 5)
+    c = make_config(args.quick, args.scale)
+    name = ("quick-" if args.quick else "") + args.scale
+    out = Path(args.out) if args.out else HERE / "results"; out.mkdir(parents=True, exist_ok=True)
+    logs = out / f"{name}-logs"; logs.mkdir(exist_ok=True)
+    systems = args.systems.split(",")
+    print(f"config {name}: {c.to_json()}", flush=True)
+    ceilings = [matmul_ceiling()]
+    workers, ready = {}, {}
+    for s in systems:                                     # one at a time: setup is not timed, but keep it off the others' CPU
+        workers[s] = Worker(s, c, logs, args.engine); ready[s] = workers[s].read()
+        print(f"{s}: ready in {ready[s]['setup_s']:.1f} s ({ready[s].get('engine', 'trl')})", flush=True)
+    its = {s: [] for s in systems}
+    try:
+        for i in range(args.warmup + iters):
+            order = systems if i % 2 == 0 else systems[::-1]   # alternate the order so no system always follows another
+            for s in order:
+                r = workers[s].step()
+                tag = "warm-up" if i < args.warmup else "timed"
+                print(f"[{i}] {s:12s} {r['seconds']:7.2f} s  ({tag})  rollout {r['phases']['rollout']:.2f}  update {r['phases']['update']:.2f}  "
+                      f"rss {r['peak_rss_mib']:.0f} MiB", flush=True)
+                if i >= args.warmup: its[s].append(r)
+                elif i == 0: its[s + ":first"] = r
+            ceilings.append(matmul_ceiling(repeats=2))
+    finally:
+        byes = {s: w.close() for s, w in workers.items()}
+    ceiling = max(ceilings)
+    res = {"scale": name, "config": asdict(c), "iters": iters, "warmup": args.warmup, "machine": machine(),
+           "ceiling_gflops": ceiling / 1e9, "command": "python benchmarks/" + " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+           "when": time.strftime("%Y-%m-%d %H:%M:%S"), "systems": {}}
+    for s in systems:
+        res["systems"][s] = summarize(s, ready[s], its[s], byes[s], c, ceiling)
+        res["systems"][s]["first_iteration_stats"] = its.get(s + ":first", {}).get("stats")
+        res["systems"][s]["seconds_warmup"] = its.get(s + ":first", {}).get("seconds")
+    md = table(res)
+    (out / f"{name}.json").write_text(json.dumps(res, indent=1))
+    (out / f"{name}.md").write_text(md + "\n")
+    plot(res, out / f"{name}.png")
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
