@@ -121,7 +121,7 @@ def _head_is_linear(model) -> bool:
     ids = torch.arange(3, device=head.weight.device)[None] % head.weight.shape[0]
     was = hf.training; hf.eval()
     try:
-        a = hf(input_ids=ids).logits.float()
+        a = hf(input_ids=ids, attention_mask=torch.ones_like(ids)).logits.float()
         b = head(_run_trunk(hf.base_model, ids, torch.ones_like(ids), torch.arange(3, device=ids.device)[None])[0]).float()
     finally: hf.train(was)
     return a.shape == b.shape and torch.allclose(a, b, atol=1e-4, rtol=1e-3)
