@@ -115,6 +115,11 @@ def matmul_ceiling(n:int=2048, repeats:int=5) -> float:
 # ---------------------------------------------------------------- worker side
 def peak_rss_mib() -> float: return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux: KiB
 
+def set_threads():
+    "Honour BENCH_THREADS (the driver's --threads) before any torch work; torch's default otherwise."
+    n = os.environ.get("BENCH_THREADS")
+    if n: torch.set_num_threads(int(n))
+
 def emit(obj:dict):
     "Send one result line to the driver (on the real stdout, whatever the library did to sys.stdout)."
     sys.__stdout__.write(TAG + json.dumps(obj) + "\n"); sys.__stdout__.flush()

@@ -18,7 +18,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import torch
 import torch.nn as nn
-from common import BenchConfig, build_models, word_tokenizer, prompts, emit, wait_command, peak_rss_mib, PhaseTimer
+from common import BenchConfig, build_models, word_tokenizer, prompts, emit, wait_command, peak_rss_mib, PhaseTimer, set_threads
 
 
 def build_ig(c:BenchConfig, critic:str):
@@ -161,6 +161,7 @@ def main():
     ap.add_argument("--engine", default="auto", choices=["auto", "loop", "trainer"])
     args = ap.parse_args()
     c = BenchConfig.from_json(args.config)
+    set_threads()
     t_setup = time.perf_counter()
     eng = make_engine(c, args.critic, args.engine)
     timer = eng.timer
@@ -170,11 +171,18 @@ def main():
     while True:
         cmd = wait_command()
         if cmd != "step": break
-        timer.reset()
+        timer.reset(); c0 = time.process_time(); n_steps = locals().get("n_steps", 0) + 1
+        prof = None
+        if os.environ.get("BENCH_PROFILE") and n_steps == 2:          # profile the 2nd iteration into the log (stderr)
+            from torch.profiler import profile, ProfilerActivity
+            prof = profile(activities=[ProfilerActivity.CPU]); prof.__enter__()
         total, rollout, update, st = eng.iteration()
+        if prof is not None:
+            prof.__exit__(None, None, None)
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=30), file=sys.stderr, flush=True)
         ph = dict(timer.t); ph["rollout"] = rollout; ph["update"] = update
         ph["rollout_other"] = rollout - sum(ph.get(k, 0.0) for k in ("generation", "reference", "reward", "values"))
-        emit({"event": "iteration", "seconds": total, "phases": ph, "peak_rss_mib": peak_rss_mib(), "stats": st})
+        emit({"event": "iteration", "seconds": total, "cpu_seconds": time.process_time() - c0, "phases": ph, "peak_rss_mib": peak_rss_mib(), "stats": st})
     emit({"event": "bye", "peak_rss_mib": peak_rss_mib()})
 
 

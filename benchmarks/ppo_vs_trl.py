@@ -81,9 +81,11 @@ def summarize(name:str, ready:dict, its:list, bye:dict, c:BenchConfig, ceiling:f
     keys = sorted({k for it in its for k in it["phases"]})
     phases = {k: med([it["phases"].get(k, 0.0) for it in its]) for k in keys}
     sec = med([it["seconds"] for it in its])
+    cpu = med([it.get("cpu_seconds", float("nan")) for it in its])
     fl = flop_floor(c, SYSTEMS[name][2])
     floor_s = {k: v / ceiling for k, v in fl.items()}
     return {"name": name, "label": LABELS[name], "engine": ready.get("engine"), "seconds": sec, "seconds_all": [it["seconds"] for it in its],
+            "cpu_seconds": cpu, "cpu_seconds_all": [it.get("cpu_seconds") for it in its],
             "episodes_per_s": c.episodes / sec, "phases": phases, "update_share": phases["update"] / sec,
             "peak_rss_mib": max([bye.get("peak_rss_mib", 0)] + [it["peak_rss_mib"] for it in its]),
             "flops": fl, "floor_s": floor_s, "over_floor": {"total": sec / floor_s["total"], "update": phases["update"] / floor_s["update"],
@@ -100,7 +102,7 @@ def machine() -> dict:
     except FileNotFoundError: pass
     try: load = os.getloadavg()
     except OSError: load = None
-    return {"cpu": model, "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+    return {"cpu": model, "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": int(os.environ.get("BENCH_THREADS") or torch.get_num_threads()),
             "python": platform.python_version(), "loadavg_at_start": load}
 
 
@@ -110,14 +112,15 @@ def table(res:dict) -> str:
     lines = [f"Config `{res['scale']}`: GPT-2 n_layer={c['n_layer']} n_head={c['n_head']} n_embd={c['n_embd']} vocab={c['vocab_size']}, fp32; "
              f"{c['episodes']} episodes x ({c['query_len']} prompt + {c['response_len']} response tokens), {c['ppo_epochs']} PPO epochs x "
              f"{c['num_mini_batches']} minibatches. Medians of {res['iters']} iterations after {res['warmup']} warm-up. "
-             f"Machine: {res['machine']['cpu']}, {res['machine']['cores']} cores, torch {res['machine']['torch']}; "
+             f"Machine: {res['machine']['cpu']}, {res['machine']['cores']} cores, {res['machine']['torch_threads']} torch thread(s) per worker, torch {res['machine']['torch']}; "
              f"fp32 matmul ceiling {res['ceiling_gflops']:.0f} GFLOP/s.", "",
-             "| system | s / iteration | episodes/s | vs TRL | generation | reference | reward | values | other rollout | update (share) | peak RSS | time / FLOP floor | update / floor | generation / floor |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| system | s / iteration | episodes/s | vs TRL | CPU-s / iteration | generation | reference | reward | values | other rollout | update (share) | peak RSS | time / FLOP floor | update / floor | generation / floor |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in s.values():
         p = r["phases"]; f = lambda k: f"{p.get(k, 0.0):.2f}"
         vs = f"{r['episodes_per_s'] / base['episodes_per_s']:.2f}x" if base else "-"
-        lines.append(f"| {r['label']} | {r['seconds']:.2f} | {r['episodes_per_s']:.2f} | {vs} | {f('generation')} | {f('reference')} | {f('reward')} | "
+        vc = f" ({base['cpu_seconds'] / r['cpu_seconds']:.2f}x)" if base else ""
+        lines.append(f"| {r['label']} | {r['seconds']:.2f} | {r['episodes_per_s']:.2f} | {vs} | {r['cpu_seconds']:.1f}{vc} | {f('generation')} | {f('reference')} | {f('reward')} | "
                      f"{f('values')} | {f('rollout_other')} | {f('update')} ({100 * r['update_share']:.0f}%) | {r['peak_rss_mib'] / 1024:.2f} GiB | "
                      f"{r['over_floor']['total']:.2f}x | {r['over_floor']['update']:.2f}x | {r['over_floor']['generation']:.2f}x |")
     lines += ["", "FLOP floor per iteration (GFLOP): " + "; ".join(
@@ -157,10 +160,14 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--systems", default="trl,ig-separate,ig-shared")
     ap.add_argument("--engine", default="auto", choices=["auto", "loop", "trainer"], help="instruct_goose: RLHFTrainer or the thin loop")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: torch's default, all cores); 1 is steadier on a busy machine")
     ap.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
     args = ap.parse_args()
     iters = args.iters or (2 if args.quick else 5)
     c = make_config(args.quick, args.scale)
+    if args.threads:
+        import torch
+        os.environ["BENCH_THREADS"] = str(args.threads); torch.set_num_threads(args.threads)
     name = ("quick-" if args.quick else "") + args.scale
     out = Path(args.out) if args.out else HERE / "results"; out.mkdir(parents=True, exist_ok=True)
     logs = out / f"{name}-logs"; logs.mkdir(exist_ok=True)
@@ -178,7 +185,7 @@ def main():
             for s in order:
                 r = workers[s].step()
                 tag = "warm-up" if i < args.warmup else "timed"
-                print(f"[{i}] {s:12s} {r['seconds']:7.2f} s  ({tag})  rollout {r['phases']['rollout']:.2f}  update {r['phases']['update']:.2f}  "
+                print(f"[{i}] {s:12s} {r['seconds']:7.2f} s  cpu {r.get('cpu_seconds', 0):6.1f} s  ({tag})  rollout {r['phases']['rollout']:.2f}  update {r['phases']['update']:.2f}  "
                       f"rss {r['peak_rss_mib']:.0f} MiB", flush=True)
                 if i >= args.warmup: its[s].append(r)
                 elif i == 0: its[s + ":first"] = r

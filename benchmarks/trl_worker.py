@@ -16,7 +16,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("ACCELERATE_USE_CPU", "true")
 
 import torch
-from common import BenchConfig, build_models, word_tokenizer, prompts, emit, wait_command, peak_rss_mib, PhaseTimer
+from common import BenchConfig, build_models, word_tokenizer, prompts, emit, wait_command, peak_rss_mib, PhaseTimer, set_threads
 
 
 def main():
@@ -24,6 +24,7 @@ def main():
     ap.add_argument("--config", required=True, help="BenchConfig as JSON")
     args = ap.parse_args()
     c = BenchConfig.from_json(args.config)
+    set_threads()
     t_setup = time.perf_counter()
 
     import trl
@@ -69,7 +70,11 @@ def main():
             cmd = wait_command()
             if cmd != "step":
                 emit({"event": "bye", "peak_rss_mib": peak_rss_mib()}); sys.__stdout__.flush(); os._exit(0)
-            timer.reset(); state["update_start"] = None; state["t0"] = time.perf_counter()
+            if cmd == "step" and os.environ.get("BENCH_PROFILE") and state.get("n", 0) == 1:   # profile the 2nd iteration
+                from torch.profiler import profile, ProfilerActivity
+                state["prof"] = profile(activities=[ProfilerActivity.CPU]); state["prof"].__enter__()
+            state["n"] = state.get("n", 0) + 1
+            timer.reset(); state["update_start"] = None; state["t0"] = time.perf_counter(); state["c0"] = time.process_time()
         def on_train_begin(self, args, st, control, **kw):
             emit({"event": "ready", "setup_s": time.perf_counter() - t_setup, "versions": {
                 "trl": trl.__version__, "torch": torch.__version__, "transformers": __import__("transformers").__version__},
@@ -78,6 +83,10 @@ def main():
         def on_log(self, args, st, control, logs=None, **kw): state["logs"] = dict(logs or {})
         def on_step_end(self, args, st, control, **kw):
             t1 = time.perf_counter()
+            if state.get("prof") is not None:
+                state["prof"].__exit__(None, None, None)
+                print(state["prof"].key_averages().table(sort_by="self_cpu_time_total", row_limit=30), file=sys.stderr, flush=True)
+                state["prof"] = None
             total = t1 - state["t0"]
             ph = dict(timer.t)
             upd = t1 - state["update_start"]
@@ -85,7 +94,7 @@ def main():
             ph["rollout"] = total - upd
             ph["rollout_other"] = ph["rollout"] - sum(ph.get(k, 0.0) for k in ("generation", "reference", "reward", "values"))
             L = state["logs"]
-            emit({"event": "iteration", "seconds": total, "phases": ph, "peak_rss_mib": peak_rss_mib(),
+            emit({"event": "iteration", "seconds": total, "cpu_seconds": time.process_time() - state["c0"], "phases": ph, "peak_rss_mib": peak_rss_mib(),
                   "stats": {"kl": L.get("objective/kl"), "score": L.get("objective/scores"),
                             "policy_loss": L.get("loss/policy_avg"), "value_loss": L.get("loss/value_avg"),
                             "approxkl": L.get("policy/approxkl_avg"), "clipfrac": L.get("policy/clipfrac_avg")}})
