@@ -172,7 +172,7 @@ def tokenize_for_reward(tokenizer:PreTrainedTokenizerBase, # any tokenizer
                        ) -> tuple: # (list of token-id lists, list of bools: was the text cut)
     "Token ids of `texts`, each cut to its last `max_length` tokens (special tokens kept)."
     texts = list(texts)
-    ids = tokenizer(texts, add_special_tokens=True)["input_ids"]
+    ids = tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"]   # no "too long" warning: we cut below
     cut = [max_length is not None and len(x) > max_length for x in ids]
     long = [i for i, c in enumerate(cut) if c]
     if long:
