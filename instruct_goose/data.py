@@ -265,6 +265,7 @@ class RankingDataset(torch.utils.data.Dataset):
         prompts = ds[prompt_column] if prompt_column else [""] * len(ds)
         all_ranks = ds[ranks_column] if ranks_column else [None] * len(ds)
         for i, (p, resp, rk) in enumerate(zip(prompts, ds[responses_column], all_ranks)):
+            if isinstance(resp, str): raise ValueError(f"RankingDataset: row {i} of {responses_column!r} is a string; it must be a list of responses (best first, or with ranks_column)")
             resp = list(resp or [])
             if len(resp) < 2: self.n_skipped["fewer than 2 responses"] += 1; continue
             if any(_is_empty(r) for r in resp): self.n_skipped["empty text"] += 1; continue
