@@ -33,7 +33,9 @@ class BenchConfig:
     seed:int = 0
 
     @property
-    def pad_id(self) -> int: return self.vocab_size - 1   # also TRL's "eos"; prompts never contain it
+    def pad_id(self) -> int:
+        "Pad = EOS = V: one past the model's vocabulary, so it is never sampled (no early stop) and never fed to a model."
+        return self.vocab_size
 
     @classmethod
     def from_json(cls, s:str) -> "BenchConfig": return cls(**json.loads(s))
@@ -57,19 +59,19 @@ def build_models(c:BenchConfig):
 
 
 def word_tokenizer(c:BenchConfig):
-    "A word-level tokenizer over `t0 ... t{V-1}` (no download); pad = eos = the last id."
+    "A word-level tokenizer over `t0 ... t{V}` (no download); pad = eos = `t{V}`, an id the models never produce."
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
-    vocab = {f"t{i}": i for i in range(c.vocab_size)}
+    vocab = {f"t{i}": i for i in range(c.vocab_size + 1)}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="t0")); tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     pad = f"t{c.pad_id}"
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=pad, eos_token=pad, unk_token="t0", padding_side="left")
 
 
 def prompts(c:BenchConfig, n:int, seed:int=1234) -> torch.Tensor:
-    "(n,Q) random prompt ids in [0, V-1): never the pad id."
+    "(n,Q) random prompt ids in [0, V)."
     g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, c.vocab_size - 1, (n, c.query_len), generator=g)
+    return torch.randint(0, c.vocab_size, (n, c.query_len), generator=g)
 
 
 # ---------------------------------------------------------------- FLOP floor
@@ -132,11 +134,13 @@ def wait_command() -> str:
 
 class PhaseTimer:
     "Accumulates wall time per phase name; `with timer('generation'): ...`."
-    def __init__(self): self.t = {}
+    def __init__(self): self.t, self.rss = {}, {}
     def __call__(self, name):
         timer = self
         class _Ctx:
             def __enter__(s): s.t0 = time.perf_counter()
-            def __exit__(s, *a): timer.t[name] = timer.t.get(name, 0.0) + time.perf_counter() - s.t0
+            def __exit__(s, *a):
+                timer.t[name] = timer.t.get(name, 0.0) + time.perf_counter() - s.t0
+                timer.rss[name] = peak_rss_mib()       # the process's peak RSS when this phase ended
         return _Ctx()
-    def reset(self): self.t = {}
+    def reset(self): self.t, self.rss = {}, {}

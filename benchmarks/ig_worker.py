@@ -47,7 +47,9 @@ def instrument(agent, ref, rm, timer:PhaseTimer):
     def generate(*a, **k):
         t0 = time.perf_counter(); v0 = timer.t.get("values", 0.0)
         try: return gen(*a, **k)
-        finally: timer.t["generation"] = timer.t.get("generation", 0.0) + time.perf_counter() - t0 - (timer.t.get("values", 0.0) - v0)
+        finally:
+            timer.t["generation"] = timer.t.get("generation", 0.0) + time.perf_counter() - t0 - (timer.t.get("values", 0.0) - v0)
+            timer.rss["generation"] = peak_rss_mib()
     agent.generate = generate
     if not agent.shared_critic:
         cv = agent._critic_values
@@ -165,7 +167,7 @@ def main():
     t_setup = time.perf_counter()
     eng = make_engine(c, args.critic, args.engine)
     timer = eng.timer
-    emit({"event": "ready", "setup_s": time.perf_counter() - t_setup, "engine": eng.name, "critic": args.critic,
+    emit({"event": "ready", "setup_s": time.perf_counter() - t_setup, "rss_ready_mib": peak_rss_mib(), "engine": eng.name, "critic": args.critic,
           "versions": {"torch": torch.__version__, "transformers": __import__("transformers").__version__},
           "threads": torch.get_num_threads()})
     while True:
@@ -181,8 +183,9 @@ def main():
             prof.__exit__(None, None, None)
             print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=30), file=sys.stderr, flush=True)
         ph = dict(timer.t); ph["rollout"] = rollout; ph["update"] = update
+        rss = dict(timer.rss); rss["update"] = peak_rss_mib()
         ph["rollout_other"] = rollout - sum(ph.get(k, 0.0) for k in ("generation", "reference", "reward", "values"))
-        emit({"event": "iteration", "seconds": total, "cpu_seconds": time.process_time() - c0, "phases": ph, "peak_rss_mib": peak_rss_mib(), "stats": st})
+        emit({"event": "iteration", "seconds": total, "cpu_seconds": time.process_time() - c0, "phases": ph, "peak_rss_mib": peak_rss_mib(), "rss_after_phase": rss, "stats": st})
     emit({"event": "bye", "peak_rss_mib": peak_rss_mib()})
 
 

@@ -94,6 +94,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--lr", type=float, default=1e-3, help="large on purpose: the ratio must leave the clip range")
     ap.add_argument("--tol", type=float, default=1e-4)
+    ap.add_argument("--json", default=None, help="also write the full comparison to this file")
     args = ap.parse_args()
     from ppo_vs_trl import make_config
     c = make_config(args.quick, scale="base"); c.lr = args.lr
@@ -101,7 +102,17 @@ def main():
     eng = make_engine(c, args.critic, args.engine)
     res = check(eng, c)
     res["ok"] = all(v <= args.tol for v in res["max_abs_diff"].values())
-    print(json.dumps(res, indent=1))
+    res.update(engine=eng.name, critic=args.critic, lr=args.lr, tol=args.tol)
+    if args.json: open(args.json, "w").write(json.dumps(res, indent=1))
+    print(f"engine {eng.name}, critic {args.critic}, lr {args.lr} (check run only), {len(res['iterations'])} iterations")
+    for i, it in enumerate(res["iterations"], 1):
+        ro, lib, nv = it["rollout"], it["library"], it["naive"]
+        print(f"iteration {i}: KL/response {ro['mean_kl']:.4f}, mean score {ro['mean_score']:.4f}, mean value {ro['mean_value']:.4f}, "
+              f"|advantage| {ro['adv_abs_mean']:.4f}; after the update: loss {lib['loss']:.6f} (naive {nv['loss']:.6f}), "
+              f"clipfrac {lib['clipfrac']:.3f} (naive {nv['clipfrac']:.3f})")
+    print(f"{'quantity':36s} max |library - naive| over the iterations")
+    for k, v in res["max_abs_diff"].items(): print(f"{k:36s} {v:.2e}")
+    print("OK: identical math within" if res["ok"] else "MISMATCH: above", f"tol={args.tol}")
     sys.exit(0 if res["ok"] else 1)
 
 

@@ -83,14 +83,16 @@ def summarize(name:str, ready:dict, its:list, bye:dict, c:BenchConfig, ceiling:f
     sec = med([it["seconds"] for it in its])
     cpu = med([it.get("cpu_seconds", float("nan")) for it in its])
     fl = flop_floor(c, SYSTEMS[name][2])
+    threads = int(os.environ.get("BENCH_THREADS") or __import__("torch").get_num_threads())
     floor_s = {k: v / ceiling for k, v in fl.items()}
     return {"name": name, "label": LABELS[name], "engine": ready.get("engine"), "seconds": sec, "seconds_all": [it["seconds"] for it in its],
             "cpu_seconds": cpu, "cpu_seconds_all": [it.get("cpu_seconds") for it in its],
             "episodes_per_s": c.episodes / sec, "phases": phases, "update_share": phases["update"] / sec,
             "peak_rss_mib": max([bye.get("peak_rss_mib", 0)] + [it["peak_rss_mib"] for it in its]),
-            "flops": fl, "floor_s": floor_s, "over_floor": {"total": sec / floor_s["total"], "update": phases["update"] / floor_s["update"],
+            "flops": fl, "floor_s": floor_s, "over_floor": {"total": sec / floor_s["total"], "cpu_total": cpu / threads / floor_s["total"], "update": phases["update"] / floor_s["update"],
             "generation": phases.get("generation", float("nan")) / floor_s["generation"], "rollout": phases["rollout"] / floor_s["rollout"]},
-            "first_stats": its[0]["stats"] if its else None, "versions": ready.get("versions")}
+            "first_stats": its[0]["stats"] if its else None, "rss_ready_mib": ready.get("rss_ready_mib"),
+            "rss_after_phase_first_timed": its[0].get("rss_after_phase") if its else None, "versions": ready.get("versions")}
 
 
 def machine() -> dict:
@@ -114,15 +116,15 @@ def table(res:dict) -> str:
              f"{c['num_mini_batches']} minibatches. Medians of {res['iters']} iterations after {res['warmup']} warm-up. "
              f"Machine: {res['machine']['cpu']}, {res['machine']['cores']} cores, {res['machine']['torch_threads']} torch thread(s) per worker, torch {res['machine']['torch']}; "
              f"fp32 matmul ceiling {res['ceiling_gflops']:.0f} GFLOP/s.", "",
-             "| system | s / iteration | episodes/s | vs TRL | CPU-s / iteration | generation | reference | reward | values | other rollout | update (share) | peak RSS | time / FLOP floor | update / floor | generation / floor |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| system | s / iteration | episodes/s | vs TRL | CPU-s / iteration (vs TRL) | generation | reference | reward | values | other rollout | update (share) | peak RSS | time / FLOP floor | CPU time / FLOP floor | update / floor | generation / floor |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in s.values():
         p = r["phases"]; f = lambda k: f"{p.get(k, 0.0):.2f}"
         vs = f"{r['episodes_per_s'] / base['episodes_per_s']:.2f}x" if base else "-"
         vc = f" ({base['cpu_seconds'] / r['cpu_seconds']:.2f}x)" if base else ""
         lines.append(f"| {r['label']} | {r['seconds']:.2f} | {r['episodes_per_s']:.2f} | {vs} | {r['cpu_seconds']:.1f}{vc} | {f('generation')} | {f('reference')} | {f('reward')} | "
                      f"{f('values')} | {f('rollout_other')} | {f('update')} ({100 * r['update_share']:.0f}%) | {r['peak_rss_mib'] / 1024:.2f} GiB | "
-                     f"{r['over_floor']['total']:.2f}x | {r['over_floor']['update']:.2f}x | {r['over_floor']['generation']:.2f}x |")
+                     f"{r['over_floor']['total']:.2f}x | {r['over_floor']['cpu_total']:.2f}x | {r['over_floor']['update']:.2f}x | {r['over_floor']['generation']:.2f}x |")
     lines += ["", "FLOP floor per iteration (GFLOP): " + "; ".join(
         f"{r['name']}: " + ", ".join(f"{k} {v / 1e9:.1f}" for k, v in r["flops"].items() if k in ("generation", "reference", "reward", "values", "update", "total"))
         for r in s.values())]
@@ -200,6 +202,7 @@ def main():
         res["systems"][s] = summarize(s, ready[s], its[s], byes[s], c, ceiling)
         res["systems"][s]["first_iteration_stats"] = its.get(s + ":first", {}).get("stats")
         res["systems"][s]["seconds_warmup"] = its.get(s + ":first", {}).get("seconds")
+        res["systems"][s]["rss_after_phase_warmup"] = its.get(s + ":first", {}).get("rss_after_phase")   # which phase set the peak
     md = table(res)
     (out / f"{name}.json").write_text(json.dumps(res, indent=1))
     (out / f"{name}.md").write_text(md + "\n")

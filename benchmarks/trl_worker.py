@@ -76,7 +76,7 @@ def main():
             state["n"] = state.get("n", 0) + 1
             timer.reset(); state["update_start"] = None; state["t0"] = time.perf_counter(); state["c0"] = time.process_time()
         def on_train_begin(self, args, st, control, **kw):
-            emit({"event": "ready", "setup_s": time.perf_counter() - t_setup, "versions": {
+            emit({"event": "ready", "setup_s": time.perf_counter() - t_setup, "rss_ready_mib": peak_rss_mib(), "versions": {
                 "trl": trl.__version__, "torch": torch.__version__, "transformers": __import__("transformers").__version__},
                 "threads": torch.get_num_threads(), "n_params_policy": sum(p.numel() for p in policy.parameters())})
             self._wait()
@@ -94,7 +94,8 @@ def main():
             ph["rollout"] = total - upd
             ph["rollout_other"] = ph["rollout"] - sum(ph.get(k, 0.0) for k in ("generation", "reference", "reward", "values"))
             L = state["logs"]
-            emit({"event": "iteration", "seconds": total, "cpu_seconds": time.process_time() - state["c0"], "phases": ph, "peak_rss_mib": peak_rss_mib(),
+            rss = dict(timer.rss); rss["update"] = peak_rss_mib()
+            emit({"event": "iteration", "seconds": total, "rss_after_phase": rss, "cpu_seconds": time.process_time() - state["c0"], "phases": ph, "peak_rss_mib": peak_rss_mib(),
                   "stats": {"kl": L.get("objective/kl"), "score": L.get("objective/scores"),
                             "policy_loss": L.get("loss/policy_avg"), "value_loss": L.get("loss/value_avg"),
                             "approxkl": L.get("policy/approxkl_avg"), "clipfrac": L.get("policy/clipfrac_avg")}})

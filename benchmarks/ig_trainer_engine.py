@@ -1,0 +1,52 @@
+"""instruct_goose's `RLHFTrainer` as a benchmark engine: one PPO iteration = one more iteration of `RLHFTrainer.train`
+(generate, score with the RewardModel, reuse generate's logprobs/values, `step`), with TRL's hyperparameters."""
+from __future__ import annotations
+import tempfile, time
+import torch
+from common import BenchConfig, prompts, PhaseTimer
+
+
+class TrainerEngine:
+    name = "trainer"
+    def __init__(self, c:BenchConfig, critic:str, timer:PhaseTimer):
+        from datasets import Dataset
+        from instruct_goose.trainer import RLHFTrainer, RLHFConfig
+        from ig_worker import build_ig, instrument
+        self.c, self.timer = c, timer
+        self.agent, self.ref, self.rm, self.tok = build_ig(c, critic)
+        instrument(self.agent, self.ref, self.rm, timer)
+        B = c.episodes
+        cfg = RLHFConfig(lr=c.lr, adam_eps=1e-8, lr_schedule="constant",  # TRL: AdamW eps 1e-8; its linear decay spans 1e9 episodes
+                         batch_size=B, mini_batch_size=B // c.num_mini_batches, gradient_accumulation_steps=1,
+                         ppo_epochs=c.ppo_epochs, max_grad_norm=None,        # TRL's PPO loop does not clip gradients
+                         cliprange=c.cliprange, cliprange_value=c.cliprange_value, vf_coef=c.vf_coef, ent_coef=0.0,
+                         gamma=c.gamma, lam=c.lam, whiten_rewards=False, whiten_advantages=True,
+                         init_kl_coef=c.kl_coef, adaptive_kl=False, kl_estimator="k1",
+                         max_new_tokens=c.response_len, temperature=c.temperature, top_k=None, top_p=None,
+                         seed=c.seed, output_dir=tempfile.mkdtemp(prefix="ig_bench_"))
+        self.trainer = RLHFTrainer(self.agent, self.ref, cfg, reward_fn=self.rm, tokenizer=self.tok)
+        self.prompts = Dataset.from_dict({"input_ids": prompts(c, 10 * B).tolist()})
+        self.last = None
+
+    def iteration(self):
+        tr = self.trainer
+        t0 = time.perf_counter()
+        tr.train(self.prompts, num_iterations=tr.iteration + 1, progress=False)
+        total = time.perf_counter() - t0
+        st = tr.history[-1]
+        update = st["time/train"]
+        rb = tr.last_rollout
+        self.last = dict(query=rb.query, query_mask=rb.query_mask, response=rb.response, response_mask=rb.response_mask,
+                         logprobs=rb.old_logprobs, ref_logprobs=rb.ref_logprobs, values=rb.old_values, scores=rb.scores,
+                         rewards=rb.rewards, kl=rb.kl, advantages=rb.advantages, returns=rb.returns, _rb=rb)
+        out = {"kl": st.get("kl"), "score": st.get("score_mean"), "policy_loss": st.get("policy_loss"),
+               "value_loss": st.get("value_loss"), "approxkl": st.get("approxkl"), "clipfrac": st.get("clipfrac"),
+               "trainer_timings": {k: v for k, v in st.items() if k.startswith("time/")}, "reuse_error": tr.reuse_error}
+        return total, total - update, update, out
+
+    @torch.no_grad()
+    def eval_loss(self, b):
+        "The trainer's own minibatch loss and statistics on the whole rollout under the current weights."
+        loss, st = self.trainer.minibatch_loss(b["_rb"])
+        return {"loss": float(loss), "policy_loss": st["policy_loss"], "value_loss": st["value_loss"],
+                "approxkl": st["approxkl"], "clipfrac": st["clipfrac"]}
