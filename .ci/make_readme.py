@@ -37,7 +37,8 @@ def render():
         if d.get("output", "true").lower() == "false": continue
         for out in cell.get("outputs", []):
             data = out.get("data", {})
-            if out.get("output_type") == "stream": parts.append(f"```\n{out['text'].rstrip()}\n```")
+            if out.get("output_type") == "stream":   # stdout only: progress bars and warnings go to stderr
+                if out.get("name") == "stdout" and out["text"].strip(): parts.append(f"```\n{out['text'].rstrip()}\n```")
             elif "image/png" in data:
                 name = f"{IMGS}/fig-{len(files)+1}.png"
                 files[name] = base64.b64decode(data["image/png"])
