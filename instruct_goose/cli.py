@@ -444,8 +444,9 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
 
     # step 3: PPO against the reward model; the gold reward is measured along the way
     t = time.perf_counter()
-    gold_curve = [{"iteration": 0, "kl": 0.0, "gold": sft_gold}]
+    gold_curve, rm_curve = [{"iteration": 0, "kl": 0.0, "gold": sft_gold}], []
     def on_iteration(tr, stats):
+        rm_curve.append({"iteration": stats["iteration"], "kl": stats["kl"], "score": stats["score_mean"]})
         if stats["iteration"] % cfg.eval_every == 0:
             g, _ = gold_eval(tr.unwrapped, tok, eval_prompts, cfg.max_new_tokens, cfg.seed)
             gold_curve.append({"iteration": stats["iteration"], "kl": stats["kl"], "score": stats["score_mean"], "gold": g})
@@ -456,7 +457,7 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
     ppo_gold, ppo_samples = gold_eval(Agent(AutoModelForCausalLM.from_pretrained(out/"ppo"/"model")), tok, eval_prompts, cfg.max_new_tokens, cfg.seed)
     times["ppo"] = time.perf_counter() - t
     _write_jsonl(out/"gold.jsonl", gold_curve)
-    _save_plot(plot_gold_vs_kl(gold_curve), out/"gold_vs_kl.png")
+    _save_plot(plot_gold_vs_kl(gold_curve, rm_curve), out/"gold_vs_kl.png")
     with open(out/"samples.txt", "w") as f:
         for p, a, b in list(zip(eval_prompts, sft_samples, ppo_samples))[:20]: f.write(f"{p} | SFT: {a} | PPO: {b}\n")
     print("\nheld-out samples (prompt | SFT | PPO):")
@@ -468,16 +469,20 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
                          "seconds_total": time.perf_counter() - t0, "policy": str(out/"ppo"/"model")}, "Pipeline done")
 
 # %% ../nbs/07_cli.ipynb #4005fe4a
-def plot_gold_vs_kl(curve:list[dict]):
-    "Gold reward (and the RM's score) of the policy against its KL to the SFT model."
+def plot_gold_vs_kl(gold:list[dict], # {"kl", "gold"} at the evaluations (held-out prompts)
+                    rm:list[dict]|None=None, # {"kl", "score"} of every PPO iteration (training rollouts)
+                   ):
+    "Gold reward and the reward model's score of the policy against its KL to the SFT model, in the order of training."
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    kl = [c["kl"] for c in curve]
-    ax.plot(kl, [c["gold"] for c in curve], "o-", label="gold reward (held-out prompts)")
-    if any("score" in c for c in curve):
-        pts = [(c["kl"], c["score"]) for c in curve if "score" in c]
-        ax.plot(*zip(*pts), "s--", alpha=0.7, label="reward model score (training rollouts)")
-    ax.set_xlabel("KL(policy ‖ SFT), nats per response"); ax.set_ylabel("reward"); ax.grid(alpha=0.3); ax.legend(fontsize=8)
+    ax.plot([c["kl"] for c in gold], [c["gold"] for c in gold], "o-", color="C0", label="gold reward (held-out prompts)")
+    if rm:
+        ax2 = ax.twinx()
+        ax2.plot([c["kl"] for c in rm], [c["score"] for c in rm], ".--", color="C1", alpha=0.7, label="reward model score (rollouts)")
+        ax2.set_ylabel("reward model score", color="C1")
+        fig.legend(loc="lower right", fontsize=8, bbox_to_anchor=(0.85, 0.2))
+    else: ax.legend(fontsize=8)
+    ax.set_xlabel("KL(policy ‖ SFT), nats per response"); ax.set_ylabel("gold reward", color="C0"); ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 
