@@ -26,13 +26,23 @@ class TrainerEngine:
                          seed=c.seed, output_dir=tempfile.mkdtemp(prefix="ig_bench_"))
         self.trainer = RLHFTrainer(self.agent, self.ref, cfg, reward_fn=self.rm, tokenizer=self.tok)
         self.prompts = Dataset.from_dict({"input_ids": prompts(c, 10 * B).tolist()})
+        # CPU seconds of the update = step() minus its make_rollout() (instance wrappers; the trainer is unchanged)
+        self._cpu = {}
+        for name in ("step", "make_rollout"):
+            f = getattr(self.trainer, name)
+            def wrapped(*a, _f=f, _n=name, **k):
+                c0 = time.process_time()
+                try: return _f(*a, **k)
+                finally: self._cpu[_n] = self._cpu.get(_n, 0.0) + time.process_time() - c0
+            setattr(self.trainer, name, wrapped)
         self.last = None
 
     def iteration(self):
         tr = self.trainer
-        t0 = time.perf_counter()
+        t0 = time.perf_counter(); self._cpu = {}
         tr.train(self.prompts, num_iterations=tr.iteration + 1, progress=False)
         total = time.perf_counter() - t0
+        self.update_cpu = self._cpu.get("step", 0.0) - self._cpu.get("make_rollout", 0.0)
         st = tr.history[-1]
         update = st["time/train"]
         rb = tr.last_rollout

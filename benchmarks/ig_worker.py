@@ -45,11 +45,11 @@ def instrument(agent, ref, rm, timer:PhaseTimer):
     "Time each phase by wrapping the instances' methods (no library code is changed)."
     gen = agent.generate
     def generate(*a, **k):
-        t0 = time.perf_counter(); v0 = timer.t.get("values", 0.0)
+        t0, c0 = time.perf_counter(), time.process_time(); v0, vc0 = timer.t.get("values", 0.0), timer.cpu.get("values", 0.0)
         try: return gen(*a, **k)
-        finally:
-            timer.t["generation"] = timer.t.get("generation", 0.0) + time.perf_counter() - t0 - (timer.t.get("values", 0.0) - v0)
-            timer.rss["generation"] = peak_rss_mib()
+        finally:   # the separate critic's pass inside generate is its own phase (values)
+            timer.add("generation", time.perf_counter() - t0 - (timer.t.get("values", 0.0) - v0),
+                      time.process_time() - c0 - (timer.cpu.get("values", 0.0) - vc0))
     agent.generate = generate
     if not agent.shared_critic:
         cv = agent._critic_values
@@ -139,9 +139,10 @@ class LoopEngine:
         q, qm = self.next_prompts()
         t0 = time.perf_counter()
         b, st = self.rollout(q, qm)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         st.update(self.update(b))
         t2 = time.perf_counter()
+        self.update_cpu = time.process_time() - c1
         return t2 - t0, t1 - t0, t2 - t1, st
 
 
@@ -182,10 +183,13 @@ def main():
         if prof is not None:
             prof.__exit__(None, None, None)
             print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=30), file=sys.stderr, flush=True)
+        cpu = time.process_time() - c0
         ph = dict(timer.t); ph["rollout"] = rollout; ph["update"] = update
         rss = dict(timer.rss); rss["update"] = peak_rss_mib()
+        phc = dict(timer.cpu); phc["update"] = eng.update_cpu; phc["rollout"] = cpu - eng.update_cpu
+        phc["rollout_other"] = phc["rollout"] - sum(phc.get(k, 0.0) for k in ("generation", "reference", "reward", "values"))
         ph["rollout_other"] = rollout - sum(ph.get(k, 0.0) for k in ("generation", "reference", "reward", "values"))
-        emit({"event": "iteration", "seconds": total, "cpu_seconds": time.process_time() - c0, "phases": ph, "peak_rss_mib": peak_rss_mib(), "rss_after_phase": rss, "stats": st})
+        emit({"event": "iteration", "seconds": total, "cpu_seconds": cpu, "phases": ph, "phases_cpu": phc, "peak_rss_mib": peak_rss_mib(), "rss_after_phase": rss, "stats": st})
     emit({"event": "bye", "peak_rss_mib": peak_rss_mib()})
 
 

@@ -76,21 +76,28 @@ class Worker:
         return r
 
 
-def summarize(name:str, ready:dict, its:list, bye:dict, c:BenchConfig, ceiling:float) -> dict:
+def summarize(name:str, ready:dict, its:list, bye:dict, c:BenchConfig, ceiling:float, threads:int) -> dict:
+    """Medians over the timed iterations. `busy` seconds = the worker's CPU seconds / its torch threads: the time it
+    computed, which stays meaningful when other processes share the cores (wall time then also counts waiting)."""
     med = lambda xs: statistics.median(xs)
     keys = sorted({k for it in its for k in it["phases"]})
     phases = {k: med([it["phases"].get(k, 0.0) for it in its]) for k in keys}
+    busy_phases = {k: med([it.get("phases_cpu", {}).get(k, float("nan")) / threads for it in its]) for k in keys}
     sec = med([it["seconds"] for it in its])
-    cpu = med([it.get("cpu_seconds", float("nan")) for it in its])
+    busy = med([it.get("cpu_seconds", float("nan")) / threads for it in its])
     fl = flop_floor(c, SYSTEMS[name][2])
-    threads = int(os.environ.get("BENCH_THREADS") or __import__("torch").get_num_threads())
     floor_s = {k: v / ceiling for k, v in fl.items()}
-    return {"name": name, "label": LABELS[name], "engine": ready.get("engine"), "seconds": sec, "seconds_all": [it["seconds"] for it in its],
-            "cpu_seconds": cpu, "cpu_seconds_all": [it.get("cpu_seconds") for it in its],
-            "episodes_per_s": c.episodes / sec, "phases": phases, "update_share": phases["update"] / sec,
+    return {"name": name, "label": LABELS[name], "engine": ready.get("engine"), "threads": threads,
+            "seconds": sec, "seconds_all": [it["seconds"] for it in its], "episodes_per_s": c.episodes / sec,
+            "busy_seconds": busy, "busy_seconds_all": [it.get("cpu_seconds", float("nan")) / threads for it in its],
+            "episodes_per_busy_s": c.episodes / busy, "phases": phases, "busy_phases": busy_phases,
+            "update_share": busy_phases["update"] / busy,
             "peak_rss_mib": max([bye.get("peak_rss_mib", 0)] + [it["peak_rss_mib"] for it in its]),
-            "flops": fl, "floor_s": floor_s, "over_floor": {"total": sec / floor_s["total"], "cpu_total": cpu / threads / floor_s["total"], "update": phases["update"] / floor_s["update"],
-            "generation": phases.get("generation", float("nan")) / floor_s["generation"], "rollout": phases["rollout"] / floor_s["rollout"]},
+            "flops": fl, "floor_s": floor_s,
+            "over_floor": {"wall_total": sec / floor_s["total"], "total": busy / floor_s["total"],
+                           "update": busy_phases["update"] / floor_s["update"],
+                           "generation": busy_phases.get("generation", float("nan")) / floor_s["generation"],
+                           "rollout": busy_phases["rollout"] / floor_s["rollout"]},
             "first_stats": its[0]["stats"] if its else None, "rss_ready_mib": ready.get("rss_ready_mib"),
             "rss_after_phase_first_timed": its[0].get("rss_after_phase") if its else None, "versions": ready.get("versions")}
 
@@ -110,21 +117,24 @@ def machine() -> dict:
 
 def table(res:dict) -> str:
     s = res["systems"]; base = s.get("trl")
-    c = res["config"]
+    c, m = res["config"], res["machine"]
     lines = [f"Config `{res['scale']}`: GPT-2 n_layer={c['n_layer']} n_head={c['n_head']} n_embd={c['n_embd']} vocab={c['vocab_size']}, fp32; "
              f"{c['episodes']} episodes x ({c['query_len']} prompt + {c['response_len']} response tokens), {c['ppo_epochs']} PPO epochs x "
-             f"{c['num_mini_batches']} minibatches. Medians of {res['iters']} iterations after {res['warmup']} warm-up. "
-             f"Machine: {res['machine']['cpu']}, {res['machine']['cores']} cores, {res['machine']['torch_threads']} torch thread(s) per worker, torch {res['machine']['torch']}; "
-             f"fp32 matmul ceiling {res['ceiling_gflops']:.0f} GFLOP/s.", "",
-             "| system | s / iteration | episodes/s | vs TRL | CPU-s / iteration (vs TRL) | generation | reference | reward | values | other rollout | update (share) | peak RSS | time / FLOP floor | CPU time / FLOP floor | update / floor | generation / floor |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             f"{c['num_mini_batches']} minibatches. Medians of {res['iters']} interleaved iterations after {res['warmup']} warm-up. "
+             f"{m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch thread(s) per worker, torch {m['torch']}, "
+             f"load average {m['loadavg_at_start'][0]:.1f} at the start; fp32 matmul ceiling {res['ceiling_gflops']:.0f} GFLOP/s. "
+             "*Busy* seconds = the worker's CPU seconds / its threads (what it computed; wall time also counts waiting for "
+             "the cores when other processes run). Phases are busy seconds.", "",
+             "| system | wall s / iter | episodes/s (wall) | vs TRL (wall) | busy s / iter | episodes/s (busy) | vs TRL (busy) | generation | reference | reward | values | other rollout | update (share) | peak RSS | busy / FLOP floor | update / floor | generation / floor |",
+             "|---|" + "---|" * 16]
     for r in s.values():
-        p = r["phases"]; f = lambda k: f"{p.get(k, 0.0):.2f}"
+        p = r["busy_phases"]; f = lambda k: f"{p.get(k, 0.0):.2f}"
         vs = f"{r['episodes_per_s'] / base['episodes_per_s']:.2f}x" if base else "-"
-        vc = f" ({base['cpu_seconds'] / r['cpu_seconds']:.2f}x)" if base else ""
-        lines.append(f"| {r['label']} | {r['seconds']:.2f} | {r['episodes_per_s']:.2f} | {vs} | {r['cpu_seconds']:.1f}{vc} | {f('generation')} | {f('reference')} | {f('reward')} | "
-                     f"{f('values')} | {f('rollout_other')} | {f('update')} ({100 * r['update_share']:.0f}%) | {r['peak_rss_mib'] / 1024:.2f} GiB | "
-                     f"{r['over_floor']['total']:.2f}x | {r['over_floor']['cpu_total']:.2f}x | {r['over_floor']['update']:.2f}x | {r['over_floor']['generation']:.2f}x |")
+        vb = f"{r['episodes_per_busy_s'] / base['episodes_per_busy_s']:.2f}x" if base else "-"
+        o = r["over_floor"]
+        lines.append(f"| {r['label']} | {r['seconds']:.2f} | {r['episodes_per_s']:.2f} | {vs} | {r['busy_seconds']:.2f} | {r['episodes_per_busy_s']:.2f} | **{vb}** | "
+                     f"{f('generation')} | {f('reference')} | {f('reward')} | {f('values')} | {f('rollout_other')} | {f('update')} ({100 * r['update_share']:.0f}%) | "
+                     f"{r['peak_rss_mib'] / 1024:.2f} GiB | {o['total']:.2f}x | {o['update']:.2f}x | {o['generation']:.2f}x |")
     lines += ["", "FLOP floor per iteration (GFLOP): " + "; ".join(
         f"{r['name']}: " + ", ".join(f"{k} {v / 1e9:.1f}" for k, v in r["flops"].items() if k in ("generation", "reference", "reward", "values", "update", "total"))
         for r in s.values())]
@@ -142,13 +152,13 @@ def plot(res:dict, path:Path):
     for yi, r in zip(y, s):
         left = 0.0
         for k, col in zip(order, colors):
-            w = r["phases"].get(k, 0.0)
+            w = r["busy_phases"].get(k, 0.0)
             ax.barh(yi, w, left=left, color=col, edgecolor="white", label=k if yi == y[0] else None); left += w
         ax.barh(yi, r["floor_s"]["total"], height=0.15, color="black", label="FLOP floor" if yi == y[0] else None)
-        ax.text(left, yi, f"  {r['seconds']:.1f} s, {r['episodes_per_s']:.1f} ep/s", va="center", fontsize=9)
+        ax.text(left, yi, f"  {r['busy_seconds']:.1f} s, {r['episodes_per_busy_s']:.1f} ep/s", va="center", fontsize=9)
     ax.set_yticks(y); ax.set_yticklabels([r["label"].replace(" (", "\n(") for r in s], fontsize=8)
-    ax.set_xlabel("seconds per PPO iteration (median)")
-    ax.set_xlim(0, max(r["seconds"] for r in s) * 1.35)
+    ax.set_xlabel("busy seconds per PPO iteration (CPU seconds / threads, median); black: FLOP floor")
+    ax.set_xlim(0, max(r["busy_seconds"] for r in s) * 1.35)
     ax.set_title(f"PPO iteration, config '{res['scale']}' ({res['machine']['cores']} CPU cores, fp32)", fontsize=10)
     ax.legend(fontsize=7, loc="lower right", ncol=2)
     fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
@@ -199,7 +209,7 @@ def main():
            "ceiling_gflops": ceiling / 1e9, "command": "python benchmarks/" + " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
            "when": time.strftime("%Y-%m-%d %H:%M:%S"), "systems": {}}
     for s in systems:
-        res["systems"][s] = summarize(s, ready[s], its[s], byes[s], c, ceiling)
+        res["systems"][s] = summarize(s, ready[s], its[s], byes[s], c, ceiling, res["machine"]["torch_threads"])
         res["systems"][s]["first_iteration_stats"] = its.get(s + ":first", {}).get("stats")
         res["systems"][s]["seconds_warmup"] = its.get(s + ":first", {}).get("seconds")
         res["systems"][s]["rss_after_phase_warmup"] = its.get(s + ":first", {}).get("rss_after_phase")   # which phase set the peak

@@ -57,7 +57,7 @@ def main():
         with timer("generation"): return _gen(*a, **k)
     def forward(model, *a, **k):
         if torch.is_grad_enabled():
-            if state["update_start"] is None: state["update_start"] = time.perf_counter()
+            if state["update_start"] is None: state["update_start"], state["update_c0"] = time.perf_counter(), time.process_time()
             return _fwd(model, *a, **k)
         with timer("reference"): return _fwd(model, *a, **k)
     def get_reward(model, *a, **k):
@@ -95,7 +95,10 @@ def main():
             ph["rollout_other"] = ph["rollout"] - sum(ph.get(k, 0.0) for k in ("generation", "reference", "reward", "values"))
             L = state["logs"]
             rss = dict(timer.rss); rss["update"] = peak_rss_mib()
-            emit({"event": "iteration", "seconds": total, "rss_after_phase": rss, "cpu_seconds": time.process_time() - state["c0"], "phases": ph, "peak_rss_mib": peak_rss_mib(),
+            cpu = time.process_time() - state["c0"]
+            phc = dict(timer.cpu); phc["update"] = time.process_time() - state["update_c0"]; phc["rollout"] = cpu - phc["update"]
+            phc["rollout_other"] = phc["rollout"] - sum(phc.get(k, 0.0) for k in ("generation", "reference", "reward", "values"))
+            emit({"event": "iteration", "seconds": total, "rss_after_phase": rss, "cpu_seconds": cpu, "phases": ph, "phases_cpu": phc, "peak_rss_mib": peak_rss_mib(),
                   "stats": {"kl": L.get("objective/kl"), "score": L.get("objective/scores"),
                             "policy_loss": L.get("loss/policy_avg"), "value_loss": L.get("loss/value_avg"),
                             "approxkl": L.get("policy/approxkl_avg"), "clipfrac": L.get("policy/clipfrac_avg")}})
