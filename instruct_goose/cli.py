@@ -138,13 +138,13 @@ def _load_lm(name:str):
         raise CLIError(f"cannot load model {name!r}: it is not a model folder (with config.json) and could not be fetched from the hub "
                        f"({str(e).splitlines()[0][:160]}); pass a local folder or a hub name such as 'gpt2', or set $INSTRUCT_GOOSE_DATA")
 
-def _load_rows(name:str, what:str, split:str="train"):
-    "A `datasets.Dataset` from a hub name, a folder or a file."
-    from instruct_goose.sft import load_demonstrations
-    try: return load_demonstrations(name, split=split)
+def _load_rows(name, what:str, split:str="train"):
+    "A `datasets.Dataset` from a hub name, a folder, a file (or a `Dataset`, list of dicts...)."
+    from instruct_goose.data import load_rows
+    try: return load_rows(name, split=split, what=f"{what} data")
     except (OSError, FileNotFoundError, ValueError) as e:
         msg = str(e).splitlines()[0][:200]
-        raise CLIError(f"cannot load {what} dataset {name!r}: {msg}")
+        raise CLIError(f"cannot load {what} dataset {str(name)[:100]!r}: {msg}")
 
 def _need_columns(ds, cols:list, what:str, flag:str):
     missing = [c for c in cols if c not in ds.column_names]
@@ -200,7 +200,7 @@ def run_sft(model:str|tuple, # hub name or path, or a `(model, tokenizer)` pair
     cfg = build_config(SFTConfig, {**(config or {}), "output_dir": None}, "sft config")
     out = prepare_output_dir(output_dir, "sft", dataclasses.asdict(cfg), resume, overwrite)
     lm, tok = _load_lm(model) if isinstance(model, str) else model
-    ds = _load_rows(dataset, "demonstration") if isinstance(dataset, (str, Path)) else dataset
+    ds = _load_rows(dataset, "demonstration")
     if not ({cfg.text_column} <= set(ds.column_names) or {cfg.prompt_column, cfg.response_column} <= set(ds.column_names)):
         raise CLIError(f"the demonstration dataset needs a {cfg.text_column!r} column or {cfg.prompt_column!r} and {cfg.response_column!r} "
                        f"columns (it has {ds.column_names}): rename them, or --set text_column=... / prompt_column=... response_column=...")
@@ -240,12 +240,11 @@ def run_reward(model:str|tuple, # trunk: hub name or path, or a `(model, tokeniz
               ) -> dict:
     "Step 2: a reward model from comparisons; saved in `output_dir/model` (`RewardModel.from_pretrained`)."
     from instruct_goose.reward import RewardModel, train_reward_model, plot_history
-    from instruct_goose.data import PairDataset, load_preference_data
+    from instruct_goose.data import PairDataset
     cfg = build_config(RewardConfig, config or {}, "reward config")
     out = prepare_output_dir(output_dir, "reward", dataclasses.asdict(cfg), resume, overwrite)
     lm, tok = _load_lm(model) if isinstance(model, str) else model
-    try: ds = load_preference_data(dataset)
-    except (OSError, FileNotFoundError, ValueError) as e: raise CLIError(f"cannot load comparison dataset {str(dataset)!r}: {str(e).splitlines()[0][:200]}")
+    ds = _load_rows(dataset, "comparison")
     _need_columns(ds, [cfg.chosen_column, cfg.rejected_column] + ([cfg.prompt_column] if cfg.prompt_column else []),
                   "comparison", "--set chosen_column=... rejected_column=... prompt_column=...")
     split = ds.train_test_split(test_size=cfg.val_fraction, seed=cfg.seed)
@@ -318,7 +317,7 @@ def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, t
     cfg = build_config(RLHFConfig, {**config, "output_dir": str(out)}, "ppo config")
     prepare_output_dir(out, "ppo", {**dataclasses.asdict(cfg), "num_iterations": num_iterations, "text_column": text_column}, resume, overwrite)
     lm, tok = _load_lm(model) if isinstance(model, str) else model
-    prompts = _load_rows(dataset, "prompt") if isinstance(dataset, (str, Path)) else dataset
+    prompts = _load_rows(dataset, "prompt")
     if len(prompts) == 0: raise CLIError(f"the prompt dataset {str(dataset)!r} is empty: give at least one prompt")
     col = text_column or ("prompt" if "prompt" in prompts.column_names else "text")
     _need_columns(prompts, [col], "prompt", "--set text_column=...")

@@ -12,7 +12,7 @@ from transformers import AutoTokenizer, AutoModelForCausalLM, PreTrainedTokenize
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'LOCAL_COPIES', 'data_dir', 'locate', 'load_tokenizer', 'load_model', 'load_imdb', 'load_hh_rlhf',
-           'seed_everything', 'tiny_model', 'load_preference_data', 'tokenize_for_reward', 'PairDataset',
+           'seed_everything', 'tiny_model', 'load_rows', 'load_preference_data', 'tokenize_for_reward', 'PairDataset',
            'RankingDataset']
 
 # %% ../nbs/00_data.ipynb #3d92d3b6
@@ -135,25 +135,34 @@ def tiny_model(arch:str="gpt2", # "gpt2" (GPT-2 tokenizer) or "llama" (stories26
 import warnings
 from collections import Counter
 
-def load_preference_data(data, # a `datasets.Dataset`, list of dicts, DataFrame, local .json/.jsonl(.gz)/.parquet/.csv file, or hub name
-                         split:str="train", # the split to take from a hub dataset or a `DatasetDict`
-                        ):
-    "Any source of preference data as a `datasets.Dataset`."
+def load_rows(data, # a `datasets.Dataset`, `DatasetDict`, list or dict of columns, DataFrame, local .json/.jsonl(.gz)/.parquet/.csv file, folder, or hub name
+              split:str="train", # the split to take from a hub dataset, folder or `DatasetDict` (a single file is read whole)
+              what:str="data", # how to name it in error messages
+              **kwargs, # passed to `datasets.load_dataset`
+             ):
+    "Any source of rows (prompts, demonstrations, comparisons) as a `datasets.Dataset`."
     from datasets import Dataset, DatasetDict, load_dataset
     if isinstance(data, Dataset): return data
     if isinstance(data, DatasetDict):
-        if split not in data: raise ValueError(f"split {split!r} not in the DatasetDict (it has {list(data)}): pass split=...")
+        if split not in data: raise ValueError(f"split {split!r} not in the DatasetDict (it has {list(data)}): pass split=one of those")
         return data[split]
     if isinstance(data, list): return Dataset.from_list(data)
+    if isinstance(data, dict): return Dataset.from_dict(data)
     if type(data).__name__ == "DataFrame": return Dataset.from_pandas(data, preserve_index=False)
-    if not isinstance(data, (str, Path)): raise ValueError(f"cannot load preference data from a {type(data).__name__}: pass a datasets.Dataset, a list of dicts, a DataFrame, a file path or a hub name")
+    if not isinstance(data, (str, Path)): raise ValueError(f"cannot load {what} from a {type(data).__name__}: pass a datasets.Dataset, a list of dicts, a DataFrame, a file path or a hub name")
     path = Path(locate(data))
     if path.is_file():
         suffixes = [s.lower() for s in path.suffixes if s.lower() not in (".gz", ".bz2", ".xz", ".zst")]
         fmt = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}.get(suffixes[-1] if suffixes else "")
-        if fmt is None: raise ValueError(f"unknown file type {path.name!r}: use .json, .jsonl (optionally .gz), .parquet or .csv")
-        return load_dataset(fmt, data_files=str(path), split="train")
-    return load_dataset(str(path), split=split)
+        if fmt is None: raise ValueError(f"{path.name}: unknown file type for {what}; use .json, .jsonl (optionally .gz), .parquet or .csv")
+        return load_dataset(fmt, data_files=str(path), split="train", **kwargs)
+    return load_dataset(str(path), split=split, **kwargs)
+
+def load_preference_data(data, # anything `load_rows` takes
+                         split:str="train", # the split to take from a hub dataset or a `DatasetDict`
+                        ):
+    "Any source of preference data as a `datasets.Dataset`."
+    return load_rows(data, split, "preference data")
 
 # %% ../nbs/00_data.ipynb #ab5fb9a9
 def _check_columns(ds, expected:dict, what:str):

@@ -18,7 +18,7 @@ from transformers import PreTrainedTokenizerBase, get_scheduler
 from accelerate import Accelerator
 from tqdm import tqdm
 
-from .data import locate, seed_everything
+from .data import locate, load_rows, seed_everything
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'load_demonstrations', 'tokenize_demonstrations', 'pack_demonstrations', 'DemonstrationCollator',
@@ -26,28 +26,12 @@ __all__ = ['IGNORE_INDEX', 'load_demonstrations', 'tokenize_demonstrations', 'pa
            'plot_history']
 
 # %% ../nbs/06_sft.ipynb #a11e3629
-_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
-
 def load_demonstrations(source, # a `Dataset`, `DatasetDict`, list of dicts, file path (.json/.jsonl/.parquet/.csv, optionally .gz), folder, or hub name
                         split:str="train", # the split to take from a `DatasetDict`, folder or hub dataset (a single file is read whole)
                         **kwargs
                        ) -> Dataset:
     "Demonstrations as a `datasets.Dataset`, from whatever `source` is (`kwargs` go to `datasets.load_dataset`)."
-    from datasets import load_dataset
-    if isinstance(source, Dataset): return source
-    if isinstance(source, DatasetDict):
-        if split not in source: raise ValueError(f"split {split!r} not in the DatasetDict (it has {list(source)}): pass split=one of those")
-        return source[split]
-    if isinstance(source, list): return Dataset.from_list(source)
-    if isinstance(source, dict): return Dataset.from_dict(source)
-    if not isinstance(source, (str, Path)): raise ValueError(f"cannot load demonstrations from a {type(source).__name__}: pass a Dataset, a list of dicts, a file path or a hub name")
-    p = Path(locate(source))
-    if p.is_file():
-        suffixes = [s for s in p.suffixes if s != ".gz"]
-        builder = _BUILDERS.get(suffixes[-1] if suffixes else "")
-        if builder is None: raise ValueError(f"{p.name}: unknown file type; save the demonstrations as .json/.jsonl/.parquet/.csv")
-        return load_dataset(builder, data_files=str(p), split="train", **kwargs)
-    return load_dataset(str(p), split=split, **kwargs)
+    return load_rows(source, split, "demonstrations", **kwargs)
 
 # %% ../nbs/06_sft.ipynb #c5389607
 IGNORE_INDEX = -100   # the label of tokens that are context, not targets (prompt, padding); `cross_entropy` skips it
