@@ -44,8 +44,9 @@ class BenchConfig:
 
 def gpt2_config(c:BenchConfig, **kw):
     from transformers import GPT2Config
+    # no special ids in the model config: pad/EOS (= V) live in the tokenizer only, outside the model's vocabulary
     return GPT2Config(n_layer=c.n_layer, n_head=c.n_head, n_embd=c.n_embd, vocab_size=c.vocab_size, n_positions=c.n_positions,
-                      bos_token_id=c.pad_id, eos_token_id=c.pad_id, pad_token_id=c.pad_id, **kw)
+                      bos_token_id=None, eos_token_id=None, pad_token_id=None, **kw)
 
 
 def build_models(c:BenchConfig):
