@@ -141,6 +141,23 @@ def table(res:dict) -> str:
     return "\n".join(lines)
 
 
+def scaling_table(paths:list) -> str:
+    "One row per results JSON: busy seconds, speed-up over TRL, distance to the FLOP floor and peak RSS of each system."
+    rows = ["| config | floor GFLOP (TRL / shared) | TRL busy s | separate busy s (vs TRL) | shared busy s (vs TRL) | x floor: TRL / separate / shared | update x floor: TRL / separate / shared | peak RSS GiB: TRL / separate / shared |",
+            "|---|---|---|---|---|---|---|---|"]
+    for p in paths:
+        res = json.loads(Path(p).read_text()); s = res["systems"]; c = res["config"]
+        t, a, b = s.get("trl"), s.get("ig-separate"), s.get("ig-shared")
+        if not (t and a and b): continue
+        desc = f"`{res['scale']}`: D={c['n_embd']}, R={c['response_len']} ({res['iters']} it.)"
+        rows.append(f"| {desc} | {t['flops']['total'] / 1e9:.0f} / {b['flops']['total'] / 1e9:.0f} | {t['busy_seconds']:.1f} | "
+                    f"{a['busy_seconds']:.1f} ({t['busy_seconds'] / a['busy_seconds']:.2f}x) | {b['busy_seconds']:.1f} ({t['busy_seconds'] / b['busy_seconds']:.2f}x) | "
+                    + " / ".join(f"{r['over_floor']['total']:.2f}" for r in (t, a, b)) + " | "
+                    + " / ".join(f"{r['over_floor']['update']:.2f}" for r in (t, a, b)) + " | "
+                    + " / ".join(f"{r['peak_rss_mib'] / 1024:.2f}" for r in (t, a, b)) + " |")
+    return "\n".join(rows)
+
+
 def plot(res:dict, path:Path):
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -159,7 +176,8 @@ def plot(res:dict, path:Path):
     ax.set_yticks(y); ax.set_yticklabels([r["label"].replace(" (", "\n(") for r in s], fontsize=8)
     ax.set_xlabel("busy seconds per PPO iteration (CPU seconds / threads, median); black: FLOP floor")
     ax.set_xlim(0, max(r["busy_seconds"] for r in s) * 1.35)
-    ax.set_title(f"PPO iteration, config '{res['scale']}' ({res['machine']['cores']} CPU cores, fp32)", fontsize=10)
+    m = res["machine"]
+    ax.set_title(f"PPO iteration, config '{res['scale']}' ({m['cpu']}, {m['torch_threads']} thread(s) per worker, fp32)", fontsize=10)
     ax.legend(fontsize=7, loc="lower right", ncol=2)
     fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
 
@@ -173,8 +191,14 @@ def main():
     ap.add_argument("--systems", default="trl,ig-separate,ig-shared")
     ap.add_argument("--engine", default="auto", choices=["auto", "loop", "trainer"], help="instruct_goose: RLHFTrainer or the thin loop")
     ap.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: torch's default, all cores); 1 is steadier on a busy machine")
+    ap.add_argument("--scaling", nargs="+", default=None, metavar="RESULTS_JSON", help="only print a scaling table of several results JSONs")
+    ap.add_argument("--render", default=None, metavar="RESULTS_JSON", help="only re-render the table and chart of a results JSON")
     ap.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
     args = ap.parse_args()
+    if args.scaling: print(scaling_table(args.scaling)); return
+    if args.render:
+        res = json.loads(Path(args.render).read_text()); stem = Path(args.render).with_suffix("")
+        md = table(res); Path(f"{stem}.md").write_text(md + "\n"); plot(res, Path(f"{stem}.png")); print(md); return
     iters = args.iters or (2 if args.quick else 5)
     c = make_config(args.quick, args.scale)
     if args.threads:
