@@ -104,6 +104,18 @@ def flop_floor(c:BenchConfig, separate_critic:bool) -> dict:
     return out
 
 
+def cuda_matmul_ceiling(n:int=8192, repeats:int=10, dtype=torch.float32) -> float:
+    "Best FLOP/s of an (n,n)@(n,n) matmul on the GPU (fp32 runs on TF32 tensor cores when allowed), timed with CUDA events."
+    a, b = torch.randn(n, n, device="cuda", dtype=dtype), torch.randn(n, n, device="cuda", dtype=dtype)
+    for _ in range(3): a @ b
+    best = 0.0
+    for _ in range(repeats):
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record(); a @ b; e.record(); torch.cuda.synchronize()
+        best = max(best, 2 * n**3 / (s.elapsed_time(e) / 1e3))
+    return best
+
+
 def matmul_ceiling(n:int=2048, repeats:int=5) -> float:
     """Best fp32 FLOP/s of an (n,n)@(n,n) torch.matmul on this machine, with torch's current thread count. Each run is
     timed by the shorter of wall time and CPU time / threads, so time spent waiting for a busy core does not count."""
@@ -121,9 +133,22 @@ def matmul_ceiling(n:int=2048, repeats:int=5) -> float:
 def peak_rss_mib() -> float: return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux: KiB
 
 def set_threads():
-    "Honour BENCH_THREADS (the driver's --threads) before any torch work; torch's default otherwise."
+    "Honour BENCH_THREADS (the driver's --threads) before any torch work; torch's default otherwise. On a GPU (BENCH_DEVICE=cuda) fp32 matmuls use TF32, in both libraries."
     n = os.environ.get("BENCH_THREADS")
     if n: torch.set_num_threads(int(n))
+    if bench_device() == "cuda": torch.backends.cuda.matmul.allow_tf32 = True; torch.backends.cudnn.allow_tf32 = True
+
+def bench_device() -> str:
+    "'cpu' (default) or 'cuda': the driver's --device, passed to the workers as BENCH_DEVICE."
+    return os.environ.get("BENCH_DEVICE", "cpu")
+
+def sync():
+    "Wait for the GPU's queued work, so that wall-clock phases are the work's own time (no-op on CPU)."
+    if torch.cuda.is_available() and torch.cuda.is_initialized(): torch.cuda.synchronize()
+
+def peak_gpu_mib() -> float:
+    "Peak GPU memory allocated by torch in this process (0 on CPU)."
+    return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() and torch.cuda.is_initialized() else 0.0
 
 def emit(obj:dict):
     "Send one result line to the driver (on the real stdout, whatever the library did to sys.stdout)."
@@ -142,8 +167,8 @@ class PhaseTimer:
     def __call__(self, name):
         timer = self
         class _Ctx:
-            def __enter__(s): s.t0, s.c0 = time.perf_counter(), time.process_time()
-            def __exit__(s, *a): timer.add(name, time.perf_counter() - s.t0, time.process_time() - s.c0)
+            def __enter__(s): sync(); s.t0, s.c0 = time.perf_counter(), time.process_time()
+            def __exit__(s, *a): sync(); timer.add(name, time.perf_counter() - s.t0, time.process_time() - s.c0)
         return _Ctx()
     def add(self, name, wall, cpu):
         self.t[name] = self.t.get(name, 0.0) + wall

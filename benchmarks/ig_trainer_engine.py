@@ -3,7 +3,7 @@
 from __future__ import annotations
 import tempfile, time
 import torch
-from common import BenchConfig, prompts, PhaseTimer
+from common import BenchConfig, prompts, PhaseTimer, bench_device, sync
 
 
 class TrainerEngine:
@@ -15,6 +15,7 @@ class TrainerEngine:
         self.c, self.timer = c, timer
         self.agent, self.ref, self.rm, self.tok = build_ig(c, critic)
         instrument(self.agent, self.ref, self.rm, timer)
+        self.rm.to(bench_device())      # the trainer moves the policy and the reference to its device, not the reward model
         B = c.episodes
         cfg = RLHFConfig(lr=c.lr, adam_eps=1e-8, lr_schedule="constant",  # TRL: AdamW eps 1e-8; its linear decay spans 1e9 episodes
                          batch_size=B, mini_batch_size=B // c.num_mini_batches, gradient_accumulation_steps=1,
@@ -39,9 +40,9 @@ class TrainerEngine:
 
     def iteration(self):
         tr = self.trainer
-        t0 = time.perf_counter(); self._cpu = {}
+        sync(); t0 = time.perf_counter(); self._cpu = {}
         tr.train(self.prompts, num_iterations=tr.iteration + 1, progress=False)
-        total = time.perf_counter() - t0
+        sync(); total = time.perf_counter() - t0
         self.update_cpu = self._cpu.get("step", 0.0) - self._cpu.get("make_rollout", 0.0)
         st = tr.history[-1]
         update = st["time/train"]

@@ -18,7 +18,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import torch
 import torch.nn as nn
-from common import BenchConfig, build_models, word_tokenizer, prompts, emit, wait_command, peak_rss_mib, PhaseTimer, set_threads
+from common import BenchConfig, build_models, word_tokenizer, prompts, emit, wait_command, peak_rss_mib, PhaseTimer, set_threads, sync, peak_gpu_mib
 
 
 def build_ig(c:BenchConfig, critic:str):
@@ -45,9 +45,10 @@ def instrument(agent, ref, rm, timer:PhaseTimer):
     "Time each phase by wrapping the instances' methods (no library code is changed)."
     gen = agent.generate
     def generate(*a, **k):
-        t0, c0 = time.perf_counter(), time.process_time(); v0, vc0 = timer.t.get("values", 0.0), timer.cpu.get("values", 0.0)
+        sync(); t0, c0 = time.perf_counter(), time.process_time(); v0, vc0 = timer.t.get("values", 0.0), timer.cpu.get("values", 0.0)
         try: return gen(*a, **k)
-        finally:   # the separate critic's pass inside generate is its own phase (values)
+        finally:
+            sync()   # the separate critic's pass inside generate is its own phase (values)
             timer.add("generation", time.perf_counter() - t0 - (timer.t.get("values", 0.0) - v0),
                       time.process_time() - c0 - (timer.cpu.get("values", 0.0) - vc0))
     agent.generate = generate
@@ -189,7 +190,7 @@ def main():
         phc = dict(timer.cpu); phc["update"] = eng.update_cpu; phc["rollout"] = cpu - eng.update_cpu
         phc["rollout_other"] = phc["rollout"] - sum(phc.get(k, 0.0) for k in ("generation", "reference", "reward", "values"))
         ph["rollout_other"] = rollout - sum(ph.get(k, 0.0) for k in ("generation", "reference", "reward", "values"))
-        emit({"event": "iteration", "seconds": total, "cpu_seconds": cpu, "phases": ph, "phases_cpu": phc, "peak_rss_mib": peak_rss_mib(), "rss_after_phase": rss, "stats": st})
+        emit({"event": "iteration", "seconds": total, "cpu_seconds": cpu, "phases": ph, "phases_cpu": phc, "peak_rss_mib": peak_rss_mib(), "gpu_peak_mib": peak_gpu_mib(), "rss_after_phase": rss, "stats": st})
     emit({"event": "bye", "peak_rss_mib": peak_rss_mib()})
 
 

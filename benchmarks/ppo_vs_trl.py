@@ -5,6 +5,7 @@ iterations interleaved (trl, ig-separate, ig-shared, then the reverse order, ...
     python benchmarks/ppo_vs_trl.py                    # reference config, 1 warm-up + 5 timed iterations each
     python benchmarks/ppo_vs_trl.py --quick            # smoke test (small model, 2 timed iterations)
     python benchmarks/ppo_vs_trl.py --scale 2x         # also 4x (width), r128 (128-token responses)
+    python benchmarks/ppo_vs_trl.py --device cuda --scale gpt2s   # on a GPU: GPT-2 small (124M) from config; gpt2s-big: 256 x (32 + 128)
 
 Each system runs in its own long-lived worker process (TRL in its venv, instruct_goose in the project venv) that
 executes one PPO iteration per `step` command, so no two iterations ever overlap and peak RSS is per process.
@@ -17,9 +18,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from common import BenchConfig, TAG, flop_floor, matmul_ceiling
+from common import BenchConfig, TAG, flop_floor, matmul_ceiling, cuda_matmul_ceiling
 
-TRL_PY = HERE / ".venv-trl" / "bin" / "python"
+TRL_PY = Path(os.environ.get("BENCH_TRL_PYTHON") or HERE / ".venv-trl" / "bin" / "python")   # env: a python that has TRL (e.g. on a GPU machine)
 SYSTEMS = {   # name -> (python, worker args, FLOP floor with a separate critic?)
     "trl": ("trl", ["trl_worker.py"], True),
     "ig-separate": ("ig", ["ig_worker.py", "--critic", "separate"], True),
@@ -35,7 +36,10 @@ def make_config(quick:bool=False, scale:str="base") -> BenchConfig:
     if scale == "2x": c = replace(c, n_embd=2 * c.n_embd, n_head=2 * c.n_head)
     elif scale == "4x": c = replace(c, n_embd=4 * c.n_embd, n_head=4 * c.n_head)
     elif scale == "r128": c = replace(c, response_len=128)
-    elif scale != "base": raise ValueError(f"unknown scale {scale!r}: use base, 2x, 4x or r128")
+    elif scale in ("gpt2s", "gpt2s-big"):     # GPT-2 small (124M) from config; -big: a GPU-sized rollout
+        c = replace(c, n_layer=12, n_head=12, n_embd=768, vocab_size=50257, n_positions=1024)
+        if scale == "gpt2s-big": c = replace(c, episodes=256, response_len=128)
+    elif scale != "base": raise ValueError(f"unknown scale {scale!r}: use base, 2x, 4x, r128, gpt2s or gpt2s-big")
     return c
 
 
@@ -48,7 +52,7 @@ class Worker:
         cmd = [py, str(HERE / argv[0]), *argv[1:], "--config", c.to_json()]
         if kind == "ig": cmd += ["--engine", engine]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        if kind == "trl": env.pop("PYTHONPATH", None)
+        if kind == "trl" and not os.environ.get("BENCH_TRL_PYTHON"): env.pop("PYTHONPATH", None)
         self.name, self.log = name, open(log_dir / f"{name}.log", "w")
         self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, cwd=str(ROOT), env=env)
 
@@ -85,6 +89,8 @@ def summarize(name:str, ready:dict, its:list, bye:dict, c:BenchConfig, ceiling:f
     busy_phases = {k: med([it.get("phases_cpu", {}).get(k, float("nan")) / threads for it in its]) for k in keys}
     sec = med([it["seconds"] for it in its])
     busy = med([it.get("cpu_seconds", float("nan")) / threads for it in its])
+    gpu = os.environ.get("BENCH_DEVICE") == "cuda"
+    if gpu: busy, busy_phases = sec, phases      # on a GPU, CPU seconds mean nothing: the phases are synchronised wall times
     fl = flop_floor(c, SYSTEMS[name][2])
     floor_s = {k: v / ceiling for k, v in fl.items()}
     return {"name": name, "label": LABELS[name], "engine": ready.get("engine"), "threads": threads,
@@ -93,6 +99,9 @@ def summarize(name:str, ready:dict, its:list, bye:dict, c:BenchConfig, ceiling:f
             "episodes_per_busy_s": c.episodes / busy, "phases": phases, "busy_phases": busy_phases,
             "update_share": busy_phases["update"] / busy,
             "peak_rss_mib": max([bye.get("peak_rss_mib", 0)] + [it["peak_rss_mib"] for it in its]),
+            "gpu_peak_mib": max([it.get("gpu_peak_mib", 0) for it in its] + [0]),
+            "tokens_per_s": {"generated": c.episodes * c.response_len / sec, "processed": c.episodes * (c.query_len + c.response_len) / sec},
+            "mfu": fl["total"] / sec / ceiling,
             "flops": fl, "floor_s": floor_s,
             "over_floor": {"wall_total": sec / floor_s["total"], "total": busy / floor_s["total"],
                            "update": busy_phases["update"] / floor_s["update"],
@@ -111,11 +120,34 @@ def machine() -> dict:
     except FileNotFoundError: pass
     try: load = os.getloadavg()
     except OSError: load = None
-    return {"cpu": model, "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": int(os.environ.get("BENCH_THREADS") or torch.get_num_threads()),
+    gpu = torch.cuda.get_device_name(0) if os.environ.get("BENCH_DEVICE") == "cuda" else None
+    return {"cpu": model, "gpu": gpu, "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": int(os.environ.get("BENCH_THREADS") or torch.get_num_threads()),
             "python": platform.python_version(), "loadavg_at_start": load}
 
 
+def gpu_table(res:dict) -> str:
+    "The table of a GPU run: synchronised wall seconds, tokens/s, peak GPU memory, and model-FLOPs utilisation."
+    s = res["systems"]; base = s.get("trl"); c, m = res["config"], res["machine"]
+    lines = [f"Config `{res['scale']}`: GPT-2 n_layer={c['n_layer']} n_head={c['n_head']} n_embd={c['n_embd']} vocab={c['vocab_size']}, fp32 weights, "
+             f"TF32 matmuls; {c['episodes']} episodes x ({c['query_len']} prompt + {c['response_len']} response tokens), {c['ppo_epochs']} PPO epochs x "
+             f"{c['num_mini_batches']} minibatches. Medians of {res['iters']} interleaved iterations after {res['warmup']} warm-up. "
+             f"{m['gpu']}, torch {m['torch']}; measured TF32 matmul ceiling {res['ceiling_gflops'] / 1e3:.0f} TFLOP/s "
+             f"(bf16: {res.get('bf16_ceiling_gflops', float('nan')) / 1e3:.0f}). MFU = the iteration's matmul FLOP floor / its time / the TF32 ceiling. "
+             "Phases are wall seconds with the GPU synchronised at their edges.", "",
+             "| system | s / iter | episodes/s | vs TRL | generated tokens/s | generation | reference | reward | values | other rollout | update (share) | peak GPU memory | MFU | update / floor | generation / floor |",
+             "|---|" + "---|" * 14]
+    for r in s.values():
+        p = r["phases"]; f = lambda k: f"{p.get(k, 0.0):.3f}"
+        vs = f"**{r['episodes_per_s'] / base['episodes_per_s']:.2f}x**" if base else "-"
+        o = r["over_floor"]
+        lines.append(f"| {r['label']} | {r['seconds']:.3f} | {r['episodes_per_s']:.1f} | {vs} | {r['tokens_per_s']['generated']:.0f} | "
+                     f"{f('generation')} | {f('reference')} | {f('reward')} | {f('values')} | {f('rollout_other')} | {f('update')} ({100 * r['update_share']:.0f}%) | "
+                     f"{r['gpu_peak_mib'] / 1024:.1f} GiB | {100 * r['mfu']:.1f}% | {o['update']:.1f}x | {o['generation']:.1f}x |")
+    return "\n".join(lines)
+
+
 def table(res:dict) -> str:
+    if res.get("machine", {}).get("gpu"): return gpu_table(res)
     s = res["systems"]; base = s.get("trl")
     c, m = res["config"], res["machine"]
     lines = [f"Config `{res['scale']}`: GPT-2 n_layer={c['n_layer']} n_head={c['n_head']} n_embd={c['n_embd']} vocab={c['vocab_size']}, fp32; "
@@ -161,7 +193,7 @@ def scaling_table(paths:list) -> str:
 def plot(res:dict, path:Path):
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    s = list(res["systems"].values())
+    s = list(res["systems"].values()); m = res["machine"]
     order = ["generation", "reference", "reward", "values", "rollout_other", "update"]
     colors = ["#4c72b0", "#55a868", "#c44e52", "#8172b2", "#cccccc", "#dd8452"]
     fig, ax = plt.subplots(figsize=(8, 0.9 * len(s) + 1.6))
@@ -174,10 +206,10 @@ def plot(res:dict, path:Path):
         ax.barh(yi, r["floor_s"]["total"], height=0.15, color="black", label="FLOP floor" if yi == y[0] else None)
         ax.text(left, yi, f"  {r['busy_seconds']:.1f} s, {r['episodes_per_busy_s']:.1f} ep/s", va="center", fontsize=9)
     ax.set_yticks(y); ax.set_yticklabels([r["label"].replace(" (", "\n(") for r in s], fontsize=8)
-    ax.set_xlabel("busy seconds per PPO iteration (CPU seconds / threads, median); black: FLOP floor")
+    ax.set_xlabel(("seconds per PPO iteration (median)" if m.get("gpu") else "busy seconds per PPO iteration (CPU seconds / threads, median)") + "; black: FLOP floor")
     ax.set_xlim(0, max(r["busy_seconds"] for r in s) * 1.35)
-    m = res["machine"]
-    ax.set_title(f"PPO iteration, config '{res['scale']}' ({m['cpu']}, {m['torch_threads']} thread(s) per worker, fp32)", fontsize=10)
+    where = f"{m['gpu']}, TF32" if m.get("gpu") else f"{m['cpu']}, {m['torch_threads']} thread(s) per worker, fp32"
+    ax.set_title(f"PPO iteration, config '{res['scale']}' ({where})", fontsize=10)
     ax.legend(fontsize=7, loc="lower right", ncol=2)
     fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
 
@@ -185,7 +217,8 @@ def plot(res:dict, path:Path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small model, 1 warm-up + 2 timed iterations: a ~2-minute smoke test")
-    ap.add_argument("--scale", default="base", choices=["base", "2x", "4x", "r128"])
+    ap.add_argument("--scale", default="base", choices=["base", "2x", "4x", "r128", "gpt2s", "gpt2s-big"])
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="cuda: run every worker on the GPU (TF32 matmuls, synchronised phase timers)")
     ap.add_argument("--iters", type=int, default=None, help="timed iterations per system (default 5; 2 with --quick)")
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--systems", default="trl,ig-separate,ig-shared")
@@ -204,12 +237,19 @@ def main():
     if args.threads:
         import torch
         os.environ["BENCH_THREADS"] = str(args.threads); torch.set_num_threads(args.threads)
-    name = ("quick-" if args.quick else "") + args.scale
+    os.environ["BENCH_DEVICE"] = args.device
+    name = ("quick-" if args.quick else "") + args.scale + ("-cuda" if args.device == "cuda" else "")
     out = Path(args.out) if args.out else HERE / "results"; out.mkdir(parents=True, exist_ok=True)
     logs = out / f"{name}-logs"; logs.mkdir(exist_ok=True)
     systems = args.systems.split(",")
     print(f"config {name}: {c.to_json()}", flush=True)
-    ceilings = [matmul_ceiling()]
+    if args.device == "cuda":
+        import torch
+        torch.backends.cuda.matmul.allow_tf32 = True
+        ceil_fn = cuda_matmul_ceiling
+        bf16_ceiling = cuda_matmul_ceiling(dtype=torch.bfloat16)
+    else: ceil_fn, bf16_ceiling = matmul_ceiling, None
+    ceilings = [ceil_fn()]
     workers, ready = {}, {}
     for s in systems:                                     # one at a time: setup is not timed, but keep it off the others' CPU
         workers[s] = Worker(s, c, logs, args.engine); ready[s] = workers[s].read()
@@ -222,15 +262,15 @@ def main():
                 r = workers[s].step()
                 tag = "warm-up" if i < args.warmup else "timed"
                 print(f"[{i}] {s:12s} {r['seconds']:7.2f} s  cpu {r.get('cpu_seconds', 0):6.1f} s  ({tag})  rollout {r['phases']['rollout']:.2f}  update {r['phases']['update']:.2f}  "
-                      f"rss {r['peak_rss_mib']:.0f} MiB", flush=True)
+                      f"rss {r['peak_rss_mib']:.0f} MiB  gpu {r.get('gpu_peak_mib', 0):.0f} MiB", flush=True)
                 if i >= args.warmup: its[s].append(r)
                 elif i == 0: its[s + ":first"] = r
-            ceilings.append(matmul_ceiling(repeats=2))
+            ceilings.append(ceil_fn(repeats=2))
     finally:
         byes = {s: w.close() for s, w in workers.items()}
     ceiling = max(ceilings)
     res = {"scale": name, "config": asdict(c), "iters": iters, "warmup": args.warmup, "machine": machine(),
-           "ceiling_gflops": ceiling / 1e9, "command": "python benchmarks/" + " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+           "ceiling_gflops": ceiling / 1e9, "bf16_ceiling_gflops": bf16_ceiling / 1e9 if bf16_ceiling else None, "command": "python benchmarks/" + " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
            "when": time.strftime("%Y-%m-%d %H:%M:%S"), "systems": {}}
     for s in systems:
         res["systems"][s] = summarize(s, ready[s], its[s], byes[s], c, ceiling, res["machine"]["torch_threads"])

@@ -13,10 +13,10 @@ import argparse, os, sys, tempfile, time, warnings
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 warnings.filterwarnings("ignore")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("ACCELERATE_USE_CPU", "true")
+os.environ.setdefault("ACCELERATE_USE_CPU", "false" if os.environ.get("BENCH_DEVICE") == "cuda" else "true")
 
 import torch
-from common import BenchConfig, build_models, word_tokenizer, prompts, emit, wait_command, peak_rss_mib, PhaseTimer, set_threads
+from common import BenchConfig, build_models, word_tokenizer, prompts, emit, wait_command, peak_rss_mib, PhaseTimer, set_threads, sync, peak_gpu_mib
 
 
 def main():
@@ -57,7 +57,7 @@ def main():
         with timer("generation"): return _gen(*a, **k)
     def forward(model, *a, **k):
         if torch.is_grad_enabled():
-            if state["update_start"] is None: state["update_start"], state["update_c0"] = time.perf_counter(), time.process_time()
+            if state["update_start"] is None: sync(); state["update_start"], state["update_c0"] = time.perf_counter(), time.process_time()
             return _fwd(model, *a, **k)
         with timer("reference"): return _fwd(model, *a, **k)
     def get_reward(model, *a, **k):
@@ -74,7 +74,7 @@ def main():
                 from torch.profiler import profile, ProfilerActivity
                 state["prof"] = profile(activities=[ProfilerActivity.CPU]); state["prof"].__enter__()
             state["n"] = state.get("n", 0) + 1
-            timer.reset(); state["update_start"] = None; state["t0"] = time.perf_counter(); state["c0"] = time.process_time()
+            sync(); timer.reset(); state["update_start"] = None; state["t0"] = time.perf_counter(); state["c0"] = time.process_time()
         def on_train_begin(self, args, st, control, **kw):
             emit({"event": "ready", "setup_s": time.perf_counter() - t_setup, "rss_ready_mib": peak_rss_mib(), "versions": {
                 "trl": trl.__version__, "torch": torch.__version__, "transformers": __import__("transformers").__version__},
@@ -82,7 +82,7 @@ def main():
             self._wait()
         def on_log(self, args, st, control, logs=None, **kw): state["logs"] = dict(logs or {})
         def on_step_end(self, args, st, control, **kw):
-            t1 = time.perf_counter()
+            sync(); t1 = time.perf_counter()
             if state.get("prof") is not None:
                 state["prof"].__exit__(None, None, None)
                 print(state["prof"].key_averages().table(sort_by="self_cpu_time_total", row_limit=30), file=sys.stderr, flush=True)
@@ -98,7 +98,7 @@ def main():
             cpu = time.process_time() - state["c0"]
             phc = dict(timer.cpu); phc["update"] = time.process_time() - state["update_c0"]; phc["rollout"] = cpu - phc["update"]
             phc["rollout_other"] = phc["rollout"] - sum(phc.get(k, 0.0) for k in ("generation", "reference", "reward", "values"))
-            emit({"event": "iteration", "seconds": total, "rss_after_phase": rss, "cpu_seconds": cpu, "phases": ph, "phases_cpu": phc, "peak_rss_mib": peak_rss_mib(),
+            emit({"event": "iteration", "seconds": total, "rss_after_phase": rss, "cpu_seconds": cpu, "phases": ph, "phases_cpu": phc, "peak_rss_mib": peak_rss_mib(), "gpu_peak_mib": peak_gpu_mib(),
                   "stats": {"kl": L.get("objective/kl"), "score": L.get("objective/scores"),
                             "policy_loss": L.get("loss/policy_avg"), "value_loss": L.get("loss/value_avg"),
                             "approxkl": L.get("policy/approxkl_avg"), "clipfrac": L.get("policy/clipfrac_avg")}})
