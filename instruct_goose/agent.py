@@ -15,8 +15,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['logprobs_from_logits', 'entropy_from_logits', 'top_k_top_p_filter', 'disable_dropout', 'is_peft_model', 'Rollout',
-           'AgentOutput', 'concat_query_response', 'Agent', 'ReferenceModel', 'create_reference_model']
+__all__ = ['logprobs_from_logits', 'entropy_from_logits', 'top_k_top_p_filter', 'sample_from_probs', 'disable_dropout',
+           'is_peft_model', 'Rollout', 'AgentOutput', 'concat_query_response', 'Agent', 'ReferenceModel',
+           'create_reference_model']
 
 # %% ../nbs/01_agent.ipynb #68e1ee80
 def logprobs_from_logits(logits:Tensor, # (..., V) unnormalised scores
@@ -47,6 +48,20 @@ def top_k_top_p_filter(logits:Tensor, # (B,V) temperature-scaled logits
         remove = (p.cumsum(-1) - p) >= top_p       # mass strictly before this token already reaches top_p
         logits = logits.scatter(-1, idx, srt.masked_fill(remove, float("-inf")))
     return logits
+
+# %% ../nbs/01_agent.ipynb #7c7c9f54
+def sample_from_probs(probs:Tensor, # (B,V) non-negative weights per row (need not sum to 1)
+                      generator:torch.Generator|None=None, # randomness (on the probabilities' device)
+                     ) -> Tensor: # (B,) one token id per row, drawn with probability p_i / sum(p)
+    "One draw per row of the categorical distribution `probs`: inverse CDF, one uniform per row (what `torch.multinomial(probs, 1)` draws, faster)."
+    cdf = probs.double().cumsum(-1)                                   # float64: no mass moves between tokens
+    total = cdf[:, -1:].contiguous()
+    if not (torch.isfinite(total).all() and (total > 0).all() and (probs >= 0).all()):
+        raise ValueError("probs must hold finite, non-negative weights with a positive sum in every row (the model produced NaN/inf logits?)")
+    u = torch.rand(total.shape, dtype=torch.float64, device=probs.device, generator=generator)
+    tok = torch.searchsorted(cdf, u * total, right=True)              # first i with cdf_i > u * total: never a p_i = 0 token
+    last = torch.searchsorted(cdf, total, right=False)                # the last token with p_i > 0 (where cdf reaches its total)
+    return torch.minimum(tok, last).squeeze(-1)                        # u * total rounded up to the total (p ~ 2^-53): that token
 
 # %% ../nbs/01_agent.ipynb #cdc6bdbf
 _DROPOUT_ATTRS = ("resid_pdrop", "attn_pdrop", "embd_pdrop", "summary_first_dropout", "attention_dropout",
@@ -149,12 +164,13 @@ class Rollout:
     response_mask:Tensor  # (B,R) 1 up to and including the first EOS, 0 after
     logprobs:Tensor       # (B,R) log pi(token | state) under the temperature-scaled, unfiltered distribution; 0 on padding
     values:Tensor|None=None # (B,R) V(s_t) from the critic at sampling time; 0 on padding
+    temperature:float|None=None # the temperature the tokens were sampled at (`logprobs` are under it)
 
-    def to(self, device):
-        return Rollout(**{f.name: (None if getattr(self, f.name) is None else getattr(self, f.name).to(device)) for f in fields(self)})
+    def _map(self, fn): return Rollout(**{f.name: (fn(v) if isinstance(v := getattr(self, f.name), Tensor) else v) for f in fields(self)})
+    def to(self, device): return self._map(lambda t: t.to(device))
     def select(self, idx):
         "The rows `idx` (a slice, index list or bool mask) of every tensor."
-        return Rollout(**{f.name: (None if getattr(self, f.name) is None else getattr(self, f.name)[idx]) for f in fields(self)})
+        return self._map(lambda t: t[idx])
     def __len__(self): return self.query.shape[0]
     @property
     def sequences(self) -> Tensor:
@@ -166,7 +182,7 @@ class Rollout:
 class AgentOutput:
     "Per-token outputs of the policy (and critic) on query+response; zeros where `response_mask` is 0."
     logprobs:Tensor       # (B,R) log pi(response_t | s_t)
-    entropy:Tensor        # (B,R) entropy of pi(. | s_t) in nats
+    entropy:Tensor|None   # (B,R) entropy of pi(. | s_t) in nats; None from a reference model unless asked for
     values:Tensor|None    # (B,R) V(s_t); None for a reference model
 
 # %% ../nbs/01_agent.ipynb #8898c35c
@@ -229,17 +245,21 @@ def _check_pair(model, query, query_mask, response, response_mask):
     _check_room(model, int((query_mask.sum(-1) + response_mask.sum(-1)).max()), "query + response")
     return query_mask, response_mask
 
-def _score(model, linear_head, query, query_mask, response, response_mask, temperature=1.0, entropy=True):
-    "Shared by the agent and the reference: per-token logprobs/entropy of the response and the hidden states that predict it."
+def _score(model, linear_head, query, query_mask, response, response_mask, temperature=1.0, entropy=True, entropy_grad=True):
+    "Shared by the agent and the reference: per-token logprobs/entropy (None when `entropy=False`) of the response and the hidden states that predict it."
     if not temperature > 0: raise ValueError(f"temperature must be > 0, got {temperature}")
     ids, mask, pos, idx = concat_query_response(query, query_mask, response, response_mask)
     logits, h, _ = _lm_step(model, linear_head, ids, mask, pos, idx)      # (B,R,V): only response positions
-    logp = F.log_softmax(logits / temperature, dim=-1)
+    if temperature != 1: logits = logits / temperature                  # a (B,R,V) pass saved at T = 1
+    logp = F.log_softmax(logits, dim=-1)
     valid = response_mask.bool()
-    lp = logp.gather(-1, response.masked_fill(~valid, 0)[..., None]).squeeze(-1)
-    ent = -(logp.exp() * logp).sum(-1) if entropy else torch.zeros_like(lp)
-    zero = torch.zeros((), device=lp.device, dtype=lp.dtype)
-    return torch.where(valid, lp, zero), torch.where(valid, ent, zero), h, (ids, mask, pos, idx)
+    zero = torch.zeros((), device=logp.device, dtype=logp.dtype)
+    lp = torch.where(valid, logp.gather(-1, response.masked_fill(~valid, 0)[..., None]).squeeze(-1), zero)
+    ent = None
+    if entropy:
+        with nullcontext() if entropy_grad else torch.no_grad():        # no graph: no backward through (B,R,V) exp/mul/sum
+            ent = torch.where(valid, -(logp.exp() * logp).sum(-1), zero)
+    return lp, ent, h, (ids, mask, pos, idx)
 
 
 def _is_reward_model(m) -> bool:
@@ -284,6 +304,7 @@ class Agent(nn.Module):
         if not keep_dropout:
             disable_dropout(self.policy)
             if value_model is not None: disable_dropout(value_model)
+        self.last_generate_temperature, self._last_response = None, None   # set by `generate`
 
     @property
     def shared_critic(self) -> bool: return self.value_model is None
@@ -302,10 +323,12 @@ class Agent(nn.Module):
                 response:Tensor, # (B,R) response ids, right padded
                 response_mask:Tensor, # (B,R) 1 = real token (EOS included)
                 temperature:float=1.0, # the sampling temperature: logits are divided by it
+                entropy_grad:bool=True, # False: the entropy is a statistic, computed without an autograd graph (the trainer's choice when ent_coef = 0)
                ) -> AgentOutput: # logprobs, entropy, values: (B,R), zeros on padding
         "One trunk pass over query+response: per-token log-probs and entropy of the response, and values V(s_t)."
         query_mask, response_mask = _check_pair(self.policy, query, query_mask, response, response_mask)
-        lp, ent, h, (ids, mask, pos, idx) = _score(self.policy, self._linear_head, query, query_mask, response, response_mask, temperature)
+        lp, ent, h, (ids, mask, pos, idx) = _score(self.policy, self._linear_head, query, query_mask, response, response_mask, temperature,
+                                                   entropy_grad=entropy_grad)
         values = self._values(h) if self.shared_critic else self._critic_values(ids, mask, pos, idx)
         values = torch.where(response_mask.bool(), values, torch.zeros((), device=values.device, dtype=values.dtype))
         return AgentOutput(logprobs=lp, entropy=ent, values=values)
@@ -367,12 +390,11 @@ class Agent(nn.Module):
             done = torch.zeros(B, dtype=torch.bool, device=dev)
             toks, lps, vals, alive_steps = [], [], [], []
             for t in range(max_new_tokens):
-                lg = logits[:, -1] / temperature                         # (B,V)
+                lg = logits[:, -1] if temperature == 1 else logits[:, -1] / temperature   # (B,V)
                 if do_sample:
                     flt = top_k_top_p_filter(lg, top_k, top_p)
                     if t < min_new and len(eos): flt = flt.index_fill(-1, eos, float("-inf"))
-                    probs = flt.softmax(-1)
-                    tok = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+                    tok = sample_from_probs(flt.softmax(-1), generator)
                 else: tok = (lg.index_fill(-1, eos, float("-inf")) if t < min_new and len(eos) else lg).argmax(-1)
                 lp = lg.gather(-1, tok[:, None]).squeeze(-1) - lg.logsumexp(-1)   # under the unfiltered distribution
                 alive = ~done
@@ -383,13 +405,14 @@ class Agent(nn.Module):
                 logits, h, cache = _lm_step(policy, self._linear_head, tok[:, None], mask[:, :Q + t + 1], (n_real + t)[:, None],
                                             torch.zeros((B, 1), dtype=torch.long, device=dev), cache=cache, use_cache=True)
             out = Rollout(query=query, query_mask=query_mask, response=torch.stack(toks, 1),
-                          response_mask=torch.stack(alive_steps, 1).long(), logprobs=torch.stack(lps, 1).float())
+                          response_mask=torch.stack(alive_steps, 1).long(), logprobs=torch.stack(lps, 1).float(), temperature=float(temperature))
             if return_values:
                 if self.shared_critic: out.values = torch.stack(vals, 1).float()
                 else:
                     ids, m, pos, idx = concat_query_response(out.query, out.query_mask, out.response, out.response_mask)
                     out.values = torch.where(out.response_mask.bool(), self._critic_values(ids, m, pos, idx), 0.0).float()
         finally: self.train(was_training)
+        self.last_generate_temperature, self._last_response = float(temperature), out.response   # checked by RLHFTrainer.compute_loss
         return out
 
 
@@ -436,12 +459,14 @@ class ReferenceModel(nn.Module):
     def lm(self): return self._shared[0] if self.adapter_disabled else self.model
 
     @torch.no_grad()
-    def forward(self, query:Tensor, query_mask:Tensor, response:Tensor, response_mask:Tensor, temperature:float=1.0) -> AgentOutput:
-        "Per-token log-probs and entropy of the response under the reference policy (zeros on padding)."
+    def forward(self, query:Tensor, query_mask:Tensor, response:Tensor, response_mask:Tensor, temperature:float=1.0,
+                entropy:bool=False, # also the entropy (PPO needs only the log-probs: off saves a (B,R,V) pass and its memory)
+               ) -> AgentOutput:
+        "Per-token log-probs (and, when asked, entropy) of the response under the reference policy (zeros on padding)."
         query_mask, response_mask = _check_pair(self.lm, query, query_mask, response, response_mask)
         ctx = self.lm.disable_adapter() if self.adapter_disabled else nullcontext()
         with ctx:
-            lp, ent, _, _ = _score(self.lm, self._linear_head, query, query_mask, response, response_mask, temperature)
+            lp, ent, _, _ = _score(self.lm, self._linear_head, query, query_mask, response, response_mask, temperature, entropy=entropy)
         return AgentOutput(logprobs=lp, entropy=ent, values=None)
 
     logprobs_and_values = forward
