@@ -60,7 +60,7 @@ class RLHFConfig:
     top_p:float|None = None # nucleus sampling (None/1.0: off)
     missing_eos_penalty:float|None = None # subtract from the score when a response has no EOS
     max_prompt_length:int|None = None # keep the last tokens of longer prompts (None: reject prompts that do not fit)
-    forward_batch_size:int|None = None # chunk size of the no-grad passes (None: whole batch)
+    forward_batch_size:int|None = None # chunk size of the no-grad passes (None: mini_batch_size; batch_size for one pass)
     reuse_generation_logprobs:bool = True # use generate's logprobs/values as the old ones when they match a forward pass
     reuse_tolerance:float = 1e-4 # the largest difference that counts as a match
     # PPO-ptx
@@ -197,6 +197,26 @@ def _reward_kind(fn, reward_inputs:str) -> str|None:
     except (TypeError, ValueError): n = 1
     return "ids" if n == 2 else "text"
 
+def _fused_adamw_ok(params:list, # the parameters the optimizer will update
+                    device=None, # where they will live when the accelerator has placed them (None: where they are)
+                   ) -> bool:
+    "Can `torch.optim.AdamW(fused=True)` update `params`? torch >= 2.4 (CPU kernel), one supported device type, floating point."
+    try: from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+    except ImportError: return False
+    if "fused" not in inspect.signature(torch.optim.AdamW).parameters or not params: return False
+    types = {p.device.type for p in params}
+    if types == {"cpu"} and device is not None: types = {torch.device(device).type}    # accelerate moves them there
+    return (len(types) == 1 and types <= set(_get_fused_kernels_supported_devices()) and "cpu" in _get_fused_kernels_supported_devices()
+            and all(p.is_floating_point() for p in params))
+
+def _adamw(groups:list, device=None, **kw) -> torch.optim.Optimizer:
+    "AdamW with the fused kernel where it is supported (one kernel for all tensors), else the default implementation."
+    params = [p for g in groups for p in g["params"]]
+    if _fused_adamw_ok(params, device):
+        try: return torch.optim.AdamW(groups, fused=True, **kw)
+        except (RuntimeError, ValueError, TypeError): pass
+    return torch.optim.AdamW(groups, **kw)
+
 class RLHFTrainer:
     "PPO for RLHF: rollouts, KL-shaped rewards, GAE and clipped policy/value updates of an `Agent`, with accelerate."
     def __init__(self,
@@ -205,7 +225,7 @@ class RLHFTrainer:
                  config:RLHFConfig|None=None, # hyperparameters (default `RLHFConfig()`)
                  reward_fn:Callable|None=None, # a `RewardModel`, `texts -> scores`, or `(query_ids, response_ids) -> scores`
                  tokenizer=None, # the policy's tokenizer: prompts, decoding for text rewards, EOS/pad ids
-                 optimizer:torch.optim.Optimizer|None=None, # default: AdamW(lr, eps=adam_eps) over the trainable parameters
+                 optimizer:torch.optim.Optimizer|None=None, # default: AdamW(lr, eps=adam_eps) over the trainable parameters, fused where supported
                  ptx_dataset=None, # pretraining texts for PPO-ptx (a `datasets.Dataset` with "text", or a list)
                  accelerator=None, # an `accelerate.Accelerator` (default: a new one with `log_with`, `output_dir`)
                  reward_inputs:str="auto", # "auto", "text", "response_text" or "ids" (see above)
@@ -226,7 +246,7 @@ class RLHFTrainer:
             raise ValueError("ref_model has trainable parameters: build it with create_reference_model(model)")
         model.eval()
         self.reward_kind = _reward_kind(reward_fn, reward_inputs)
-        self.reward_fn, self.tokenizer, self.ptx_dataset = reward_fn, tokenizer, ptx_dataset
+        self.reward_fn, self.reward_inputs, self.tokenizer, self.ptx_dataset = reward_fn, reward_inputs, tokenizer, ptx_dataset
         if config.ptx_coef > 0 and ptx_dataset is None: raise ValueError(f"RLHFConfig.ptx_coef={config.ptx_coef} needs ptx_dataset= (pretraining texts); or set ptx_coef=0")
         self._check_trackers()
         from accelerate import Accelerator
@@ -235,7 +255,8 @@ class RLHFTrainer:
             critic = {id(p) for m in (model.value_head, model.value_model) if m is not None for p in m.parameters()}
             groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in critic]},
                       {"params": [p for p in model.parameters() if p.requires_grad and id(p) in critic], "lr": config.value_lr or config.lr}]
-            optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr, eps=config.adam_eps, weight_decay=config.weight_decay)
+            optimizer = _adamw([g for g in groups if g["params"]], acc.device if acc.device_placement else None,
+                               lr=config.lr, eps=config.adam_eps, weight_decay=config.weight_decay)
         self.model, self.optimizer = acc.prepare(model, optimizer)
         self.ref_model = ref_model.to(acc.device)
         self.total_updates = None     # horizon of the linear LR schedule, set by `train`
@@ -277,8 +298,8 @@ class RLHFTrainer:
 @patch
 @torch.no_grad()
 def _forward_nograd(self:RLHFTrainer, agent, q, qm, r, rm, keys=("logprobs", "values")):
-    "Per-token outputs of `agent` in chunks of `forward_batch_size`, without a graph."
-    n = self.config.forward_batch_size or len(q)
+    "Per-token outputs of `agent` in chunks of `forward_batch_size` (default `mini_batch_size`), without a graph."
+    n = self.config.forward_batch_size or self.config.mini_batch_size
     outs = [agent(q[i:i+n], qm[i:i+n], r[i:i+n], rm[i:i+n], temperature=self.config.temperature) for i in range(0, len(q), n)]
     return {k: torch.cat([getattr(o, k) for o in outs]) for k in keys}
 
@@ -294,6 +315,16 @@ def _check_batch(self:RLHFTrainer, queries, responses, scores, query_mask, respo
     return q, qm, r, rm, check_scores(scores, len(q), dev)
 
 @patch
+def _check_temperature(self:RLHFTrainer, r:Tensor):
+    "Refuse responses that are this agent's last sample when it was drawn at another temperature than the config's."
+    agent, T = self.unwrapped, self.config.temperature
+    last, T_gen = getattr(agent, "_last_response", None), getattr(agent, "last_generate_temperature", None)
+    if last is None or T_gen is None or T_gen == T or last.shape != r.shape or not torch.equal(last.to(r.device), r): return
+    raise ValueError(f"these responses were sampled by agent.generate at temperature={T_gen}, but RLHFConfig.temperature={T}: "
+                     f"the log-probs would be those of a distribution nobody sampled from. Sample with "
+                     f"agent.generate(..., temperature=config.temperature), or set RLHFConfig(temperature={T_gen})")
+
+@patch
 def make_rollout(self:RLHFTrainer,
                  queries:Tensor, # (B,Q) prompt ids (left padded)
                  responses:Tensor, # (B,R) response ids (right padded)
@@ -307,6 +338,7 @@ def make_rollout(self:RLHFTrainer,
     "Old log-probs and values, reference log-probs, KL-shaped rewards, advantages and returns (no gradients)."
     c, timings = self.config, (timings if timings is not None else {})
     q, qm, r, rm, scores = self._check_batch(queries, responses, scores, query_mask, response_mask)
+    self._check_temperature(r)
     t = time.perf_counter()
     if old_logprobs is None or old_values is None:
         pol = self._forward_nograd(self.unwrapped, q, qm, r, rm)
@@ -328,7 +360,8 @@ def _floats(d:dict) -> dict: return {k: (v.detach().float().item() if isinstance
 def minibatch_loss(self:RLHFTrainer, mb:RolloutBatch) -> tuple[Tensor, dict]:
     "PPO loss of one minibatch with the current parameters (one trunk pass: log-probs, entropy, values) and its statistics."
     c = self.config
-    out = self.model(mb.query, mb.query_mask, mb.response, mb.response_mask, temperature=c.temperature)
+    out = self.model(mb.query, mb.query_mask, mb.response, mb.response_mask, temperature=c.temperature,
+                     entropy_grad=c.ent_coef > 0)           # without a bonus the entropy is a statistic: no graph, no backward through it
     pg, pst = policy_loss(out.logprobs, mb.old_logprobs, mb.advantages, mb.response_mask, cliprange=c.cliprange)
     vf, vst = value_loss(out.values, mb.old_values, mb.returns, mb.response_mask, cliprange_value=c.cliprange_value)
     ent, est = entropy_loss(out.entropy, mb.response_mask)
@@ -549,7 +582,7 @@ def _ptx_loss(self:RLHFTrainer, n:int):
     resp = torch.zeros((m, L - 1), dtype=torch.long); rmask = torch.zeros((m, L - 1), dtype=torch.long)
     for i, s in enumerate(seqs): resp[i, :len(s) - 1] = torch.as_tensor(s[1:]); rmask[i, :len(s) - 1] = 1
     query = torch.as_tensor([[s[0]] for s in seqs], dtype=torch.long)
-    out = self.model(query.to(dev), torch.ones_like(query).to(dev), resp.to(dev), rmask.to(dev), temperature=1.0)
+    out = self.model(query.to(dev), torch.ones_like(query).to(dev), resp.to(dev), rmask.to(dev), temperature=1.0, entropy_grad=False)
     return ptx_loss(out.logprobs, rmask.to(dev), c.ptx_coef)
 
 # %% ../nbs/05_trainer.ipynb #fc59881e
@@ -788,14 +821,17 @@ def evaluate(self:RLHFTrainer,
              prompts:list, # prompt strings (or id lists)
              num_samples:int=8, # responses per prompt
              seed:int=1234, # sampling seed (the trainer's own generator is left alone)
-             reward_fn:Callable|None=None, # score with this instead of the training reward (called like it)
+             reward_fn:Callable|None=None, # score with this instead of the training reward (a RewardModel or any callable `train` accepts)
+             reward_inputs:str|None=None, # how to call `reward_fn` ("auto", "text", ...; None: the trainer's `reward_inputs`)
             ) -> dict: # score, kl (means), scores, kls (per response), prompts, responses (texts)
     "Sample `num_samples` responses per prompt and report reward and KL to the reference per response."
     ids = self.prepare_prompts(list(prompts) * num_samples)
     pad_id = self.tokenizer.pad_token_id if self.tokenizer is not None and self.tokenizer.pad_token_id is not None else self._eos_id()
     g = torch.Generator(self.accelerator.device).manual_seed(seed)
-    saved = self.reward_fn
-    if reward_fn is not None: self.reward_fn = reward_fn
+    saved = self.reward_fn, self.reward_kind
+    if reward_fn is not None:      # its own kind: a text function can evaluate a policy trained on a RewardModel, and vice versa
+        self.reward_kind = _reward_kind(reward_fn, reward_inputs if reward_inputs is not None else self.reward_inputs)
+        self.reward_fn = reward_fn
     scores, kls, qtexts, rtexts = [], [], [], []
     try:
         for i in range(0, len(ids), self.config.batch_size):
@@ -808,6 +844,6 @@ def evaluate(self:RLHFTrainer,
             if self.tokenizer is not None:
                 qtexts += self.tokenizer.batch_decode(_valid_rows(ro.query, ro.query_mask), skip_special_tokens=True)
                 rtexts += self.decode(ro.query, ro.query_mask, ro.response, ro.response_mask, with_query=False)
-    finally: self.reward_fn = saved
+    finally: self.reward_fn, self.reward_kind = saved
     scores, kls = torch.cat(scores), torch.cat(kls)
     return dict(score=scores.mean().item(), kl=kls.mean().item(), scores=scores, kls=kls, prompts=qtexts or None, responses=rtexts or None)
