@@ -155,7 +155,8 @@ def emit(obj:dict):
     sys.__stdout__.write(TAG + json.dumps(obj) + "\n"); sys.__stdout__.flush()
 
 def wait_command() -> str:
-    "Block until the driver sends a command line ('step' or 'quit')."
+    "Block until the driver sends a command line ('step' or 'quit'). On a GPU, first hand the cached memory back: the three workers share one GPU, one iterating at a time."
+    if torch.cuda.is_available() and torch.cuda.is_initialized(): torch.cuda.empty_cache()
     line = sys.stdin.readline()
     return line.strip() or "quit"
 

@@ -43,7 +43,7 @@ def main():
         # rollout batch = per_device_train_batch_size x gradient_accumulation_steps = B; one optimizer step per
         # minibatch of B/num_mini_batches (grad accumulation > 1 would make accelerate step once per epoch here)
         per_device_train_batch_size=c.episodes, gradient_accumulation_steps=1, num_mini_batches=c.num_mini_batches,
-        local_rollout_forward_batch_size=c.episodes, num_ppo_epochs=c.ppo_epochs,
+        local_rollout_forward_batch_size=min(c.episodes, 64), num_ppo_epochs=c.ppo_epochs,
         total_episodes=10**9, response_length=c.response_len,
         temperature=c.temperature, stop_token=None, stop_token_id=None, missing_eos_penalty=None,
         num_sample_generations=0, kl_coef=c.kl_coef, kl_estimator="k1", cliprange=c.cliprange,
