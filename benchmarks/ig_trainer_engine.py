@@ -24,8 +24,10 @@ class TrainerEngine:
                          gamma=c.gamma, lam=c.lam, whiten_rewards=False, whiten_advantages=True,
                          init_kl_coef=c.kl_coef, adaptive_kl=False, kl_estimator="k1",
                          max_new_tokens=c.response_len, temperature=c.temperature, top_k=None, top_p=None,
-                         forward_batch_size=min(B, 64),   # the no-grad passes in chunks of 64 rows, as TRL's local_rollout_forward_batch_size
-                         seed=c.seed, output_dir=tempfile.mkdtemp(prefix="ig_bench_"))
+                         seed=c.seed, output_dir=tempfile.mkdtemp(prefix="ig_bench_"),
+                         # on a GPU the no-grad passes run in chunks of 64 rows, as TRL's local_rollout_forward_batch_size;
+                         # on CPU the library's default (the minibatch size)
+                         **({"forward_batch_size": min(B, 64)} if bench_device() == "cuda" else {}))
         self.trainer = RLHFTrainer(self.agent, self.ref, cfg, reward_fn=self.rm, tokenizer=self.tok)
         self.prompts = Dataset.from_dict({"input_ids": prompts(c, 10 * B).tolist()})
         # CPU seconds of the update = step() minus its make_rollout() (instance wrappers; the trainer is unchanged)
