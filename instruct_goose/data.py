@@ -257,18 +257,19 @@ class RankingDataset(torch.utils.data.Dataset):
     def __init__(self, data, # a `datasets.Dataset`, list of dicts, DataFrame, file path or hub name
                  tokenizer:PreTrainedTokenizerBase, # the reward model's tokenizer
                  max_length:int|None=512, # keep the last `max_length` tokens of each text
-                 responses_column:str="responses", # a list of responses per row, best first unless `ranks_column` is given
+                 responses_column:str="responses", # a list of responses per row, best first unless there are ranks
                  prompt_column:str|None=None, # the prompt, prepended to each response; None: "prompt" if the data has it
-                 ranks_column:str|None=None, # optional list of ranks per row, 0 = best (ties allowed)
+                 ranks_column:str|None=None, # a list of ranks per row, 0 = best (ties allowed); None: "ranks" if the data has it, else best first
                  split:str="train", # split of a hub dataset or `DatasetDict`
                 ):
         ds = load_preference_data(data, split)
         if prompt_column is None and "prompt" in ds.column_names: prompt_column = "prompt"
+        if ranks_column is None and "ranks" in ds.column_names: ranks_column = "ranks"
         cols = {"responses_column": responses_column}
         if prompt_column is not None: cols["prompt_column"] = prompt_column
         if ranks_column is not None: cols["ranks_column"] = ranks_column
         _check_columns(ds, cols, "RankingDataset")
-        self.tokenizer, self.max_length, self.prompt_column = tokenizer, max_length, prompt_column
+        self.tokenizer, self.max_length, self.prompt_column, self.ranks_column = tokenizer, max_length, prompt_column, ranks_column
         self.n_skipped, self.n_truncated = Counter(), 0
         self.input_ids, self.ranks, self.index = [], [], []
         prompts = ds[prompt_column] if prompt_column else [""] * len(ds)
@@ -292,7 +293,7 @@ class RankingDataset(torch.utils.data.Dataset):
 
     def __len__(self): return len(self.index)
     def __getitem__(self, i): return {"input_ids": self.input_ids[i], "ranks": self.ranks[i]}
-    def __repr__(self): return f"RankingDataset({len(self)} prompts, K={min(map(len, self.ranks))}..{max(map(len, self.ranks))}, prompt_column={self.prompt_column!r}, n_truncated={self.n_truncated}, n_skipped={dict(self.n_skipped)})"
+    def __repr__(self): return f"RankingDataset({len(self)} prompts, K={min(map(len, self.ranks))}..{max(map(len, self.ranks))}, prompt_column={self.prompt_column!r}, ranks_column={self.ranks_column!r}, n_truncated={self.n_truncated}, n_skipped={dict(self.n_skipped)})"
 
     def collate(self, batch:list) -> dict:
         "Right-pad: `input_ids` and `attention_mask` (B,K,T), `ranks` (B,K) (0 = best), `mask` (B,K) True for real responses."
