@@ -122,7 +122,10 @@ def prepare_output_dir(path:str|Path, # the run's folder
             prev = json.loads(rec.read_text()).get("command")
             if prev != command: raise CLIError(f"--resume: {str(p)!r} holds a {prev!r} run, not {command!r}: resume it with `instruct-goose {prev}`")
         else:
-            what = f"a {json.loads(rec.read_text()).get('command')!r} run" if rec.exists() else "other files"
+            prev = json.loads(rec.read_text()).get("command") if rec.exists() else None
+            if prev is not None and prev != command:   # --resume cannot continue another command's run
+                raise CLIError(f"output folder {str(p)!r} already holds a {prev!r} run, not a {command!r} one: choose another --output-dir, or pass --overwrite to replace it")
+            what = f"a {prev!r} run" if prev is not None else "other files"
             raise CLIError(f"output folder {str(p)!r} already holds {what}: pass --resume to continue it, --overwrite to replace it, or choose another --output-dir")
     elif resume: raise CLIError(f"--resume: {str(p)!r} holds no run to resume: drop --resume to start one")
     p.mkdir(parents=True, exist_ok=True)
