@@ -1,6 +1,7 @@
 """Where instruct_goose's PPO iteration spends its time, phase by phase, against each phase's FLOP floor, with A/B
-measurements of candidate fixes. Runs in the project venv; no library code is changed: the variants are built here
-(a monkeypatched sampler, a lean `_score`, a fused optimizer) and timed interleaved with the current code.
+measurements of the library against its previous code paths. Runs in the project venv; no library code is changed: the
+previous variants are rebuilt here (`torch.multinomial` as the sampler, the old `_score` that always divides by T and
+keeps the entropy in the graph, the for-loop AdamW) and timed interleaved with the library as it is.
 
     python benchmarks/profile_phases.py --threads 1            # reference config, shared critic
     python benchmarks/profile_phases.py --threads 1 --critic separate
@@ -16,29 +17,21 @@ import torch.nn.functional as F
 from common import flop_floor, trunk_flops, head_flops, matmul_ceiling, PhaseTimer
 
 
-def inverse_cdf_multinomial(probs, num_samples=1, replacement=False, *, generator=None, out=None):
-    """Drop-in for `torch.multinomial(probs, 1)`: one uniform per row and a binary search in the float64 CDF. torch's
-    n_sample=1 path draws an exponential for every vocabulary entry instead (V random numbers per row and step)."""
-    assert num_samples == 1 and out is None
-    cdf = probs.double().cumsum(-1)
-    u = torch.rand(probs.shape[:-1] + (1,), dtype=torch.float64, device=probs.device, generator=generator)
-    idx = torch.searchsorted(cdf, u * cdf[..., -1:], right=True)   # first index with cdf > u*total: never a p=0 token
-    return idx.clamp_(max=probs.shape[-1] - 1)
+def multinomial_sampler(probs, generator=None):
+    "The previous sampler: `torch.multinomial(probs, 1)`, whose one-sample path draws an exponential for every vocabulary entry."
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
-def lean_score(model, linear_head, query, query_mask, response, response_mask, temperature=1.0, entropy=True):
-    """`instruct_goose.agent._score` without two avoidable costs: no division of the (B,R,V) logits when T = 1, and the
-    entropy computed without a graph (a statistic when ent_coef = 0; with ent_coef > 0 it must stay in the graph)."""
+def previous_score(model, linear_head, query, query_mask, response, response_mask, temperature=1.0, entropy=True, entropy_grad=True):
+    """`instruct_goose.agent._score` before the fixes: the (B,R,V) logits always divided by T (also T = 1) and the entropy
+    always computed, inside the autograd graph (the reference pass computed it too and threw it away)."""
     import instruct_goose.agent as A
     ids, mask, pos, idx = A.concat_query_response(query, query_mask, response, response_mask)
     logits, h, _ = A._lm_step(model, linear_head, ids, mask, pos, idx)
-    if temperature != 1.0: logits = logits / temperature
-    logp = F.log_softmax(logits, dim=-1)
+    logp = F.log_softmax(logits / temperature, dim=-1)
     valid = response_mask.bool()
     lp = logp.gather(-1, response.masked_fill(~valid, 0)[..., None]).squeeze(-1)
-    if entropy:
-        with torch.no_grad(): ent = -(logp.exp() * logp).sum(-1)
-    else: ent = torch.zeros_like(lp)
+    ent = -(logp.exp() * logp).sum(-1)
     zero = torch.zeros((), device=lp.device, dtype=lp.dtype)
     return torch.where(valid, lp, zero), torch.where(valid, ent, zero), h, (ids, mask, pos, idx)
 
@@ -76,30 +69,30 @@ def main():
         for k in variants: rows.append((name, k, best[k], floor))
         return best
 
-    # --- generation: torch.multinomial vs one uniform per row; the KV cache's share (torch.cat per layer and step)
+    # --- generation: the library's inverse-CDF sampler vs torch.multinomial; the KV cache's share (torch.cat per layer and step)
     g = torch.Generator().manual_seed(0)
     def gen(): return agent.generate(rb.query, rb.query_mask, max_new_tokens=R, generator=g, eos_token_id=[], pad_token_id=c.pad_id)
-    mn = torch.multinomial
-    def gen_icdf():
-        torch.multinomial = inverse_cdf_multinomial
+    icdf = A.sample_from_probs
+    def gen_multinomial():
+        A.sample_from_probs = multinomial_sampler
         try: return gen()
-        finally: torch.multinomial = mn
-    ab("generation", fl["generation"], {"current (torch.multinomial)": gen, "inverse-CDF sampler": gen_icdf})
+        finally: A.sample_from_probs = icdf
+    ab("generation", fl["generation"], {"previous (torch.multinomial)": gen_multinomial, "library (inverse-CDF sampler)": gen})
     logits = torch.randn(B, c.vocab_size); p = logits.softmax(-1)
     tt = {}
     for k, fn in {"torch.multinomial(p, 1)": lambda: torch.multinomial(p, 1, generator=g),
-                  "inverse-CDF": lambda: inverse_cdf_multinomial(p, 1, generator=g),
+                  "inverse-CDF": lambda: icdf(p, generator=g),
                   "LM head": lambda: agent.policy.lm_head(torch.randn(B, 1, c.n_embd))}.items():
         tt[k] = min((lambda t0: (fn(), time.process_time() - t0)[1])(time.process_time()) for _ in range(10 * args.repeats)) / torch.get_num_threads()
     print(f"one decode step at (B,V) = ({B},{c.vocab_size}): " + ", ".join(f"{k} {1e3 * v:.2f} ms" for k, v in tt.items()))
     from torch.profiler import profile, ProfilerActivity
-    with profile(activities=[ProfilerActivity.CPU]) as prof: gen_icdf()
+    with profile(activities=[ProfilerActivity.CPU]) as prof: gen()
     ka = {e.key: e.self_cpu_time_total for e in prof.key_averages()}
     tot = sum(ka.values())
     print(f"generate (inverse-CDF sampler) under the profiler: matmuls {100 * (ka.get('aten::addmm', 0) + ka.get('aten::mm', 0)) / tot:.0f}%, "
           f"KV-cache torch.cat {100 * ka.get('aten::cat', 0) / tot:.0f}%, attention {100 * ka.get('aten::_scaled_dot_product_flash_attention_for_cpu', 0) / tot:.0f}% of op time")
 
-    # --- reference pass: the entropy it computes and discards, the division by T = 1
+    # --- reference pass: previously it computed the entropy and threw it away, and divided by T = 1
     orig_score = A._score
     def with_score(fn, score):
         def run():
@@ -108,24 +101,26 @@ def main():
             finally: A._score = orig_score
         return run
     def ref_pass(): return tr._forward_nograd(ref, rb.query, rb.query_mask, rb.response, rb.response_mask, keys=("logprobs",))
-    ab("reference", fl["reference"], {"current": ref_pass,
-                                      "lean _score (entropy=False, no /T)": with_score(ref_pass, lambda *a, **k: lean_score(*a[:7], entropy=False))})
+    ab("reference", fl["reference"], {"previous (entropy, /T)": with_score(ref_pass, previous_score),
+                                      "library (no entropy, no /T at T=1)": ref_pass})
 
     # --- update: one minibatch of the trainer (forward, backward, AdamW step) x the number of minibatches per iteration
     n_mb = c.ppo_epochs * c.num_mini_batches
     mb = rb[torch.arange(B // c.num_mini_batches)]
     params = [p for p in tr.model.parameters() if p.requires_grad]
+    loop = torch.optim.AdamW(params, lr=1e-12, eps=1e-8)                # the previous default (per-tensor loop)
     fused = torch.optim.AdamW(params, lr=1e-12, eps=1e-8, fused=True)
+    print(f"the trainer's optimizer: AdamW fused={tr.optimizer.param_groups[0].get('fused')}")
     def step_with(opt):
         def run():
             opt.zero_grad(set_to_none=True)
             loss, _ = tr.minibatch_loss(mb); loss.backward(); opt.step()
         return run
     res = ab("update minibatch", fl["update"] / n_mb, {
-        "current (Agent.forward, AdamW for-loop)": step_with(tr.optimizer),
-        "lean _score (no /T at T=1, entropy without graph)": with_score(step_with(tr.optimizer), lean_score),
-        "fused AdamW": step_with(fused),
-        "lean _score + fused AdamW": with_score(step_with(fused), lean_score)})
+        "previous (entropy in the graph, /T, AdamW for-loop)": with_score(step_with(loop), previous_score),
+        "previous _score + fused AdamW": with_score(step_with(fused), previous_score),
+        "library _score + AdamW for-loop": step_with(loop),
+        "library (entropy without graph, no /T, fused AdamW)": step_with(fused)})
 
     # --- the matmuls of one update minibatch's forward alone: the rate reachable at these shapes
     D, V, L = c.n_embd, c.vocab_size, c.n_layer
