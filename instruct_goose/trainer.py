@@ -63,6 +63,7 @@ class RLHFConfig:
     forward_batch_size:int|None = None # chunk size of the no-grad passes (None: mini_batch_size; batch_size for one pass)
     reuse_generation_logprobs:bool = True # use generate's logprobs/values as the old ones when they match a forward pass
     reuse_tolerance:float = 1e-4 # the largest difference that counts as a match
+    compile:bool = False # torch.compile the agent's forward pass of the PPO update (opt-in: compiles for a while, then a faster update)
     # PPO-ptx
     ptx_coef:float = 0.0 # gamma of PPO-ptx (0: off)
     ptx_batch_size:int|None = None # pretraining texts per micro-batch (None: the micro-batch size)
@@ -91,6 +92,7 @@ class RLHFConfig:
             raise _bad("mini_batch_size", self.mini_batch_size, f"it must divide batch_size={self.batch_size}, e.g. mini_batch_size={math.gcd(self.batch_size, self.mini_batch_size)}")
         if self.mini_batch_size % self.gradient_accumulation_steps:
             raise _bad("gradient_accumulation_steps", self.gradient_accumulation_steps, f"it must divide mini_batch_size={self.mini_batch_size}")
+        if not isinstance(self.compile, bool): raise _bad("compile", self.compile, "use True or False")
         if self.value_lr is not None and not (isinstance(self.value_lr, (int, float)) and self.value_lr > 0): raise _bad("value_lr", self.value_lr, "use a positive number, or None for the policy's lr")
         for k in ("lr", "temperature", "cliprange", "target_kl", "adam_eps", "reuse_tolerance"):
             v = getattr(self, k)
@@ -360,7 +362,11 @@ def _floats(d:dict) -> dict: return {k: (v.detach().float().item() if isinstance
 def minibatch_loss(self:RLHFTrainer, mb:RolloutBatch) -> tuple[Tensor, dict]:
     "PPO loss of one minibatch with the current parameters (one trunk pass: log-probs, entropy, values) and its statistics."
     c = self.config
-    out = self.model(mb.query, mb.query_mask, mb.response, mb.response_mask, temperature=c.temperature,
+    model = self.model
+    if c.compile:                                           # compiled once, on first use; the same parameters
+        if getattr(self, "_compiled_model", None) is None: self._compiled_model = torch.compile(self.model)
+        model = self._compiled_model
+    out = model(mb.query, mb.query_mask, mb.response, mb.response_mask, temperature=c.temperature,
                      entropy_grad=c.ent_coef > 0)           # without a bonus the entropy is a statistic: no graph, no backward through it
     pg, pst = policy_loss(out.logprobs, mb.old_logprobs, mb.advantages, mb.response_mask, cliprange=c.cliprange)
     vf, vst = value_loss(out.values, mb.old_values, mb.returns, mb.response_mask, cliprange_value=c.cliprange_value)
