@@ -1,7 +1,7 @@
 """instruct_goose's `RLHFTrainer` as a benchmark engine: one PPO iteration = one more iteration of `RLHFTrainer.train`
 (generate, score with the RewardModel, reuse generate's logprobs/values, `step`), with TRL's hyperparameters."""
 from __future__ import annotations
-import tempfile, time
+import os, tempfile, time
 import torch
 from common import BenchConfig, prompts, PhaseTimer, bench_device, sync
 
@@ -25,6 +25,7 @@ class TrainerEngine:
                          init_kl_coef=c.kl_coef, adaptive_kl=False, kl_estimator="k1",
                          max_new_tokens=c.response_len, temperature=c.temperature, top_k=None, top_p=None,
                          seed=c.seed, output_dir=tempfile.mkdtemp(prefix="ig_bench_"),
+                         compile=os.environ.get("BENCH_COMPILE") == "1",   # RLHFConfig(compile=True) when BENCH_COMPILE=1
                          # on a GPU the no-grad passes run in chunks of 64 rows, as TRL's local_rollout_forward_batch_size;
                          # on CPU the library's default (the minibatch size)
                          **({"forward_batch_size": min(B, 64)} if bench_device() == "cuda" else {}))
