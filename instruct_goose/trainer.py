@@ -55,7 +55,7 @@ class RLHFConfig:
     kl_estimator:str = "k1" # "k1" log-ratio, "k2", "k3"
     # rollouts
     max_new_tokens:int = 24 # response length R
-    temperature:float = 0.7 # sampling temperature, also used for every log-prob
+    temperature:float = 1.0 # sampling temperature, also used for every log-prob (= Agent.generate's default)
     top_k:int|None = None # sample among the k most likely tokens (None/0: off)
     top_p:float|None = None # nucleus sampling (None/1.0: off)
     missing_eos_penalty:float|None = None # subtract from the score when a response has no EOS
