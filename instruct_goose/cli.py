@@ -90,6 +90,13 @@ def load_yaml(path:str|Path|None) -> dict:
     if not isinstance(d, dict): raise CLIError(f"config file {str(p)!r} must hold a mapping of key: value, got {type(d).__name__}")
     return {k: _number(v) for k, v in d.items()}
 
+def _closest_key(k:str, names:list) -> list:
+    "The key the user most likely meant: the longest shared prefix of at least 4 characters (an abbreviation), else difflib's closest."
+    pre = lambda n: len(os.path.commonprefix([k, n]))
+    best = max(names, key=pre, default=None)
+    if best is not None and pre(best) >= 4: return [best]
+    return difflib.get_close_matches(k, names, n=1)
+
 def build_config(cls, # a dataclass, e.g. `RLHFConfig`
                  values:dict, # keys and values from YAML and `--set`
                  what:str="config", # how to name it in messages
@@ -98,7 +105,7 @@ def build_config(cls, # a dataclass, e.g. `RLHFConfig`
     names = [f.name for f in dataclasses.fields(cls)]
     for k in values:
         if k not in names:
-            close = difflib.get_close_matches(k, names, n=1)
+            close = _closest_key(k, names)
             hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(names)}"
             raise CLIError(f"unknown {what} key {k!r}: {hint}")
     try: return cls(**values)
