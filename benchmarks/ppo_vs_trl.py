@@ -125,12 +125,18 @@ def machine() -> dict:
             "python": platform.python_version(), "loadavg_at_start": load}
 
 
+def _describe(res:dict, precision:str) -> str:
+    "The opening sentences of a results table: model, precision, rollout shape, iterations."
+    c = res["config"]
+    return (f"Config `{res['scale']}`: GPT-2 n_layer={c['n_layer']} n_head={c['n_head']} n_embd={c['n_embd']} vocab={c['vocab_size']}, {precision}; "
+            f"{c['episodes']} episodes x ({c['query_len']} prompt + {c['response_len']} response tokens), {c['ppo_epochs']} PPO epochs x "
+            f"{c['num_mini_batches']} minibatches. Medians of {res['iters']} interleaved iterations after {res['warmup']} warm-up. ")
+
+
 def gpu_table(res:dict) -> str:
     "The table of a GPU run: synchronised wall seconds, tokens/s, peak GPU memory, and model-FLOPs utilisation."
     s = res["systems"]; base = s.get("trl"); c, m = res["config"], res["machine"]
-    lines = [f"Config `{res['scale']}`: GPT-2 n_layer={c['n_layer']} n_head={c['n_head']} n_embd={c['n_embd']} vocab={c['vocab_size']}, fp32 weights, "
-             f"TF32 matmuls; {c['episodes']} episodes x ({c['query_len']} prompt + {c['response_len']} response tokens), {c['ppo_epochs']} PPO epochs x "
-             f"{c['num_mini_batches']} minibatches. Medians of {res['iters']} interleaved iterations after {res['warmup']} warm-up. "
+    lines = [_describe(res, "fp32 weights, TF32 matmuls") +
              f"{m['gpu']}, torch {m['torch']}; measured TF32 matmul ceiling {res['ceiling_gflops'] / 1e3:.0f} TFLOP/s "
              f"(bf16: {res.get('bf16_ceiling_gflops', float('nan')) / 1e3:.0f}). MFU = the iteration's matmul FLOP floor / its time / the TF32 ceiling. "
              "Phases are wall seconds with the GPU synchronised at their edges.", "",
@@ -150,9 +156,7 @@ def table(res:dict) -> str:
     if res.get("machine", {}).get("gpu"): return gpu_table(res)
     s = res["systems"]; base = s.get("trl")
     c, m = res["config"], res["machine"]
-    lines = [f"Config `{res['scale']}`: GPT-2 n_layer={c['n_layer']} n_head={c['n_head']} n_embd={c['n_embd']} vocab={c['vocab_size']}, fp32; "
-             f"{c['episodes']} episodes x ({c['query_len']} prompt + {c['response_len']} response tokens), {c['ppo_epochs']} PPO epochs x "
-             f"{c['num_mini_batches']} minibatches. Medians of {res['iters']} interleaved iterations after {res['warmup']} warm-up. "
+    lines = [_describe(res, "fp32") +
              f"{m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch thread(s) per worker, torch {m['torch']}, "
              f"load average {m['loadavg_at_start'][0]:.1f} at the start; fp32 matmul ceiling {res['ceiling_gflops']:.0f} GFLOP/s. "
              "*Busy* seconds = the worker's CPU seconds / its threads (what it computed; wall time also counts waiting for "
