@@ -16,7 +16,7 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['logprobs_from_logits', 'entropy_from_logits', 'top_k_top_p_filter', 'sample_from_probs', 'disable_dropout',
-           'is_peft_model', 'Rollout', 'AgentOutput', 'concat_query_response', 'Agent', 'ReferenceModel',
+           'fuse_gelu', 'is_peft_model', 'Rollout', 'AgentOutput', 'concat_query_response', 'Agent', 'ReferenceModel',
            'create_reference_model']
 
 # %% ../nbs/01_agent.ipynb #68e1ee80
@@ -52,16 +52,26 @@ def top_k_top_p_filter(logits:Tensor, # (B,V) temperature-scaled logits
 # %% ../nbs/01_agent.ipynb #7c7c9f54
 def sample_from_probs(probs:Tensor, # (B,V) non-negative weights per row (need not sum to 1)
                       generator:torch.Generator|None=None, # randomness (on the probabilities' device)
+                      block:int=128, # tokens per block of the two-level search
                      ) -> Tensor: # (B,) one token id per row, drawn with probability p_i / sum(p)
     "One draw per row of the categorical distribution `probs`: inverse CDF, one uniform per row (what `torch.multinomial(probs, 1)` draws, faster)."
-    cdf = probs.double().cumsum(-1)                                   # float64: no mass moves between tokens
+    B, V = probs.shape
+    nb, full = -(-V // block), V // block
+    mass = probs[:, :full * block].reshape(B, full, block).sum(-1, dtype=torch.float64)          # (B,nb) mass of each block
+    if nb > full: mass = torch.cat([mass, probs[:, full * block:].sum(-1, keepdim=True, dtype=torch.float64)], 1)
+    cdf = mass.cumsum(-1)                                              # float64: no mass moves between blocks
     total = cdf[:, -1:].contiguous()
     if not (torch.isfinite(total).all() and (total > 0).all() and probs.min() >= 0):      # min: 8x cheaper than (probs >= 0).all()
         raise ValueError("probs must hold finite, non-negative weights with a positive sum in every row (the model produced NaN/inf logits?)")
-    u = torch.rand(total.shape, dtype=torch.float64, device=probs.device, generator=generator)
-    tok = torch.searchsorted(cdf, u * total, right=True)              # first i with cdf_i > u * total: never a p_i = 0 token
-    last = torch.searchsorted(cdf, total, right=False)                # the last token with p_i > 0 (where cdf reaches its total)
-    return torch.minimum(tok, last).squeeze(-1)                        # u * total rounded up to the total (p ~ 2^-53): that token
+    u = torch.rand(total.shape, dtype=torch.float64, device=probs.device, generator=generator) * total
+    j = torch.minimum(torch.searchsorted(cdf, u, right=True),          # first block whose cdf exceeds u: never an empty block
+                      torch.searchsorted(cdf, total, right=False))     # u rounded up to the total (p ~ 2^-53): the last non-empty block
+    rest = u - torch.where(j > 0, cdf.gather(1, (j - 1).clamp(min=0)), 0.0)                   # how far into block j
+    ids = j * block + torch.arange(block, device=probs.device)         # (B,block) the block's token ids (past V in a short last block)
+    inner = torch.where(ids < V, probs.gather(1, ids.clamp(max=V - 1)), 0.0).double().cumsum(-1)
+    k = torch.minimum(torch.searchsorted(inner, rest, right=True),     # first token of the block whose cdf exceeds the rest
+                      torch.searchsorted(inner, inner[:, -1:].contiguous(), right=False))   # rounding past the block's sum: its last token with p > 0
+    return (j * block + k).squeeze(-1)
 
 # %% ../nbs/01_agent.ipynb #cdc6bdbf
 _DROPOUT_ATTRS = ("resid_pdrop", "attn_pdrop", "embd_pdrop", "summary_first_dropout", "attention_dropout",
@@ -78,6 +88,16 @@ def disable_dropout(model:nn.Module) -> nn.Module:
         if cfg is not None and not isinstance(cfg, dict):
             for a in _DROPOUT_ATTRS:
                 if isinstance(getattr(cfg, a, None), float): setattr(cfg, a, 0.0)
+    return model
+
+# %% ../nbs/01_agent.ipynb #0eef963e
+def fuse_gelu(model:nn.Module, # any model; changed in place
+             ) -> nn.Module: # the same model
+    "Swap transformers' Python tanh-GELU modules (`gelu_new`, `gelu_fast`) for `GELUTanh`: the same function in one kernel."
+    from transformers.activations import NewGELUActivation, FastGELUActivation, GELUTanh
+    for m in model.modules():
+        for name, child in list(m.named_children()):
+            if type(child) in (NewGELUActivation, FastGELUActivation): setattr(m, name, GELUTanh())
     return model
 
 # %% ../nbs/01_agent.ipynb #999dcf08
@@ -221,8 +241,8 @@ def concat_query_response(query:Tensor, # (B,Q) prompt ids, any padding side
                           query_mask:Tensor, # (B,Q)
                           response:Tensor, # (B,R) response ids, right padded
                           response_mask:Tensor, # (B,R)
-                         ): # ids (B,T), mask (B,T), position ids (B,T), read positions (B,R)
-    "Join query and response for one pass, with position ids that follow the mask and the position predicting each response token."
+                         ): # ids (B,T), mask (B,T), position ids (B,T), read positions (B,R); T = Q+R-1
+    "Join query and response (without its last token, which predicts nothing) for one pass: position ids that follow the mask, and the position predicting each response token."
     B, Q = query.shape; R = response.shape[1]
     ids = torch.cat([query.masked_fill(query_mask == 0, 0), response.masked_fill(response_mask == 0, 0)], 1)
     mask = torch.cat([query_mask, response_mask], 1).long()
@@ -230,7 +250,7 @@ def concat_query_response(query:Tensor, # (B,Q) prompt ids, any padding side
     ar = torch.arange(Q, device=query.device)
     last_q = torch.where(query_mask.bool(), ar, -1).amax(-1)         # last real prompt token: it predicts response[0]
     idx = torch.cat([last_q[:, None], (Q + torch.arange(R - 1, device=query.device))[None].expand(B, -1)], 1)
-    return ids, mask, pos, idx
+    return ids[:, :-1], mask[:, :-1], pos[:, :-1], idx                # the last column is never read: T = Q+R-1
 
 # %% ../nbs/01_agent.ipynb #ffc011ab
 def _check_pair(model, query, query_mask, response, response_mask):
@@ -284,6 +304,7 @@ class Agent(nn.Module):
                  value_head:nn.Linear|None=None, # initial value head (copied), e.g. a reward model's score head; None = new head
                  value_head_std:float=0.0, # std of a new head's weights: 0 (lm-human-preferences) makes every initial value exactly 0
                  keep_dropout:bool=False, # leave dropout on (not recommended: it biases the PPO ratio and the KL)
+                 fast_gelu:bool=True, # GPT-2's Python `gelu_new` -> the same function in one kernel (`fuse_gelu`)
                 ):
         super().__init__()
         if _is_reward_model(value_model):     # InstructGPT: the critic starts as a copy of the reward model
@@ -304,6 +325,9 @@ class Agent(nn.Module):
         if not keep_dropout:
             disable_dropout(self.policy)
             if value_model is not None: disable_dropout(value_model)
+        if fast_gelu:
+            fuse_gelu(self.policy)
+            if value_model is not None: fuse_gelu(value_model)
         self.last_generate_temperature, self._last_response = None, None   # set by `generate`
 
     @property
@@ -391,12 +415,14 @@ class Agent(nn.Module):
             toks, lps, vals, alive_steps = [], [], [], []
             for t in range(max_new_tokens):
                 lg = logits[:, -1] if temperature == 1 else logits[:, -1] / temperature   # (B,V)
+                flt = top_k_top_p_filter(lg, top_k, top_p) if do_sample else lg
+                if t < min_new and len(eos): flt = flt.index_fill(-1, eos, float("-inf"))
                 if do_sample:
-                    flt = top_k_top_p_filter(lg, top_k, top_p)
-                    if t < min_new and len(eos): flt = flt.index_fill(-1, eos, float("-inf"))
-                    tok = sample_from_probs(flt.softmax(-1), generator)
-                else: tok = (lg.index_fill(-1, eos, float("-inf")) if t < min_new and len(eos) else lg).argmax(-1)
-                lp = lg.gather(-1, tok[:, None]).squeeze(-1) - lg.logsumexp(-1)   # under the unfiltered distribution
+                    probs = flt.softmax(-1)
+                    tok = sample_from_probs(probs, generator)
+                else: tok = flt.argmax(-1)
+                if do_sample and flt is lg: lp = probs.gather(-1, tok[:, None]).squeeze(-1).log()   # sampled from the policy itself: reuse its softmax
+                else: lp = lg.gather(-1, tok[:, None]).squeeze(-1) - lg.logsumexp(-1)   # under the unfiltered distribution
                 alive = ~done
                 toks.append(torch.where(alive, tok, pad_token_id)); lps.append(torch.where(alive, lp, 0.0)); alive_steps.append(alive)
                 if return_values and self.shared_critic: vals.append(torch.where(alive, self._values(h[:, -1:]).squeeze(-1), 0.0))
@@ -451,7 +477,7 @@ class ReferenceModel(nn.Module):
             self._shared = [model]          # kept out of the module tree: freezing the reference must not freeze the policy's adapter
         else:
             self.model = model
-            model.requires_grad_(False).eval(); disable_dropout(model)
+            model.requires_grad_(False).eval(); disable_dropout(model); fuse_gelu(model)
         self.adapter_disabled = adapter_disabled
         self._linear_head = _head_is_linear(self.lm)
 

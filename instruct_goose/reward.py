@@ -14,6 +14,7 @@ from fastcore.basics import patch
 from transformers import AutoModel, PreTrainedTokenizerBase
 
 from .data import locate, load_model, load_tokenizer, tokenize_for_reward, _pad_right
+from .agent import fuse_gelu
 
 # %% auto #0
 __all__ = ['HEAD_FILE', 'CONFIG_FILE', 'last_token_index', 'position_ids_from_mask', 'RewardModel', 'pairwise_loss',
@@ -56,6 +57,7 @@ class RewardModel(nn.Module):
         if tokenizer is None: raise ValueError("a model was given without its tokenizer: pass tokenizer=... (e.g. load_tokenizer(name))")
         if tokenizer.pad_token_id is None: raise ValueError("the tokenizer has no pad token: set tokenizer.pad_token = tokenizer.eos_token (load_tokenizer does)")
         self.trunk = getattr(model, "base_model", model)   # drop the LM head: hidden states only
+        fuse_gelu(self.trunk)                              # GPT-2's gelu_new as one kernel: the same function (01_agent)
         self.tokenizer, self.max_length, self.batch_size = tokenizer, max_length, batch_size
         D = self.trunk.config.hidden_size
         self.head = nn.Linear(D, 1)

@@ -499,7 +499,8 @@ def score(self:RLHFTrainer,
             if self._rm_same_tok is None: self._rm_same_tok = self.tokenizer is not None and _same_vocab(self.tokenizer, fn.tokenizer)
             if self._rm_same_tok:
                 ids, mask = self._rm_ids(q, qm, r, rm)
-                out = fn(ids.to(fn.device), mask.to(fn.device))
+                n = self.config.forward_batch_size or self.config.mini_batch_size     # in chunks, like the other no-grad passes
+                out = torch.cat([fn(ids[i:i+n].to(fn.device), mask[i:i+n].to(fn.device)) for i in range(0, len(ids), n)])
             else: out = fn(self.decode(q, qm, r, rm))
         elif kind == "ids":
             pad = self.tokenizer.pad_token_id if self.tokenizer is not None and self.tokenizer.pad_token_id is not None else 0
