@@ -1,7 +1,9 @@
 """Where instruct_goose's PPO iteration spends its time, phase by phase, against each phase's FLOP floor, with A/B
 measurements of the library against its previous code paths. Runs in the project venv; no library code is changed: the
-previous variants are rebuilt here (`torch.multinomial` as the sampler, the old `_score` that always divides by T and
-keeps the entropy in the graph, the for-loop AdamW) and timed interleaved with the library as it is.
+previous variants are rebuilt here and timed interleaved with the library as it is: "original" = before the speed
+work (`torch.multinomial` as the sampler, the old `_score` that always divides by T and keeps the entropy in the
+graph, the for-loop AdamW), "7274779" = the library at that commit (a flat float64 inverse-CDF sampler, transformers'
+Python `gelu_new`, passes over all Q+R tokens, the reward model over the whole rollout at once).
 
     python benchmarks/profile_phases.py --threads 1            # reference config, shared critic
     python benchmarks/profile_phases.py --threads 1 --critic separate
@@ -34,6 +36,50 @@ def previous_score(model, linear_head, query, query_mask, response, response_mas
     ent = -(logp.exp() * logp).sum(-1)
     zero = torch.zeros((), device=lp.device, dtype=lp.dtype)
     return torch.where(valid, lp, zero), torch.where(valid, ent, zero), h, (ids, mask, pos, idx)
+
+
+def flat_sampler(probs, generator=None):
+    "The previous inverse-CDF sampler (session 10): one float64 cumulative sum over the whole vocabulary."
+    cdf = probs.double().cumsum(-1)
+    total = cdf[:, -1:].contiguous()
+    u = torch.rand(total.shape, dtype=torch.float64, device=probs.device, generator=generator)
+    tok = torch.searchsorted(cdf, u * total, right=True)
+    return torch.minimum(tok, torch.searchsorted(cdf, total, right=False)).squeeze(-1)
+
+
+def previous_concat(query, query_mask, response, response_mask):
+    "`concat_query_response` before it dropped the last response token: T = Q + R columns (the last one is never read)."
+    B, Q = query.shape; R = response.shape[1]
+    ids = torch.cat([query.masked_fill(query_mask == 0, 0), response.masked_fill(response_mask == 0, 0)], 1)
+    mask = torch.cat([query_mask, response_mask], 1).long()
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    last_q = torch.where(query_mask.bool(), torch.arange(Q), -1).amax(-1)
+    idx = torch.cat([last_q[:, None], (Q + torch.arange(R - 1))[None].expand(B, -1)], 1)
+    return ids, mask, pos, idx
+
+
+def patched(fn, obj, name, value):
+    "Run `fn` with `obj.name` temporarily set to `value`."
+    def run():
+        old = getattr(obj, name); setattr(obj, name, value)
+        try: return fn()
+        finally: setattr(obj, name, old)
+    return run
+
+
+def with_gelu_new(fn, models):
+    "Run `fn` with transformers' Python `gelu_new` (NewGELUActivation) back in `models`, as before `fuse_gelu`."
+    from transformers.activations import NewGELUActivation, GELUTanh
+    def swap(frm, to):
+        for model in models:
+            for m in model.modules():
+                for n, ch in list(m.named_children()):
+                    if type(ch) is frm: setattr(m, n, to())
+    def run():
+        swap(GELUTanh, NewGELUActivation)
+        try: return fn()
+        finally: swap(NewGELUActivation, GELUTanh)
+    return run
 
 
 def main():
@@ -77,11 +123,15 @@ def main():
         A.sample_from_probs = multinomial_sampler
         try: return gen()
         finally: A.sample_from_probs = icdf
-    ab("generation", fl["generation"], {"previous (torch.multinomial)": gen_multinomial, "library (inverse-CDF sampler)": gen})
+    models = [m for m in (agent.policy, agent.value_model, ref.model, eng.rm.trunk) if m is not None]
+    ab("generation", fl["generation"], {"original (torch.multinomial, gelu_new)": with_gelu_new(gen_multinomial, models),
+                                        "7274779 (flat inverse CDF, gelu_new)": with_gelu_new(patched(gen, A, "sample_from_probs", flat_sampler), models),
+                                        "library (two-level inverse CDF, fused GELU)": gen})
     logits = torch.randn(B, c.vocab_size); p = logits.softmax(-1)
     tt = {}
     for k, fn in {"torch.multinomial(p, 1)": lambda: torch.multinomial(p, 1, generator=g),
-                  "inverse-CDF": lambda: icdf(p, generator=g),
+                  "flat inverse-CDF": lambda: flat_sampler(p, generator=g),
+                  "two-level inverse-CDF": lambda: icdf(p, generator=g),
                   "LM head": lambda: agent.policy.lm_head(torch.randn(B, 1, c.n_embd))}.items():
         tt[k] = min((lambda t0: (fn(), time.process_time() - t0)[1])(time.process_time()) for _ in range(10 * args.repeats)) / torch.get_num_threads()
     print(f"one decode step at (B,V) = ({B},{c.vocab_size}): " + ", ".join(f"{k} {1e3 * v:.2f} ms" for k, v in tt.items()))
@@ -101,8 +151,19 @@ def main():
             finally: A._score = orig_score
         return run
     def ref_pass(): return tr._forward_nograd(ref, rb.query, rb.query_mask, rb.response, rb.response_mask, keys=("logprobs",))
-    ab("reference", fl["reference"], {"previous (entropy, /T)": with_score(ref_pass, previous_score),
-                                      "library (no entropy, no /T at T=1)": ref_pass})
+    old_T = lambda fn: with_gelu_new(patched(fn, A, "concat_query_response", previous_concat), models)   # gelu_new, T = Q+R
+    ab("reference", fl["reference"], {"original (entropy, /T, gelu_new, T = Q+R)": old_T(with_score(ref_pass, previous_score)),
+                                      "7274779 (gelu_new, T = Q+R)": old_T(ref_pass),
+                                      "library (no entropy, fused GELU, T = Q+R-1)": ref_pass})
+
+    # --- reward model: fused GELU; the pass in chunks of forward_batch_size instead of all B rows at once
+    def reward_pass(): return tr.score(rb.query, rb.query_mask, rb.response, rb.response_mask)
+    def reward_one_chunk():
+        old = tr.config.forward_batch_size; tr.config.forward_batch_size = B
+        try: return reward_pass()
+        finally: tr.config.forward_batch_size = old
+    ab("reward", fl["reward"], {"7274779 (gelu_new, one pass of B rows)": with_gelu_new(reward_one_chunk, models),
+                                "library (fused GELU, chunks of forward_batch_size)": reward_pass})
 
     # --- update: one minibatch of the trainer (forward, backward, AdamW step) x the number of minibatches per iteration
     n_mb = c.ppo_epochs * c.num_mini_batches
@@ -117,10 +178,9 @@ def main():
             loss, _ = tr.minibatch_loss(mb); loss.backward(); opt.step()
         return run
     res = ab("update minibatch", fl["update"] / n_mb, {
-        "previous (entropy in the graph, /T, AdamW for-loop)": with_score(step_with(loop), previous_score),
-        "previous _score + fused AdamW": with_score(step_with(fused), previous_score),
-        "library _score + AdamW for-loop": step_with(loop),
-        "library (entropy without graph, no /T, fused AdamW)": step_with(fused)})
+        "original (entropy in the graph, /T, AdamW for-loop, gelu_new, T = Q+R)": old_T(with_score(step_with(loop), previous_score)),
+        "7274779 (gelu_new, T = Q+R)": old_T(step_with(fused)),
+        "library (fused AdamW, entropy without graph, fused GELU, T = Q+R-1)": step_with(fused)})
 
     # --- the matmuls of one update minibatch's forward alone: the rate reachable at these shapes
     D, V, L = c.n_embd, c.vocab_size, c.n_layer
@@ -135,8 +195,8 @@ def main():
     fl_mm = 2 * (L * x.shape[0] * 12 * D * D + hx.shape[0] * D * V)
     tm = ab("matmuls of one minibatch forward", fl_mm, {"torch.matmul only": mm})
 
-    print(f"\n{'phase':34s} {'variant':50s} {'s':>8s} {'floor s':>8s} {'x floor':>8s}")
-    for ph, k, t, f in rows: print(f"{ph:34s} {k:50s} {t:8.3f} {f / ceiling:8.3f} {t / (f / ceiling):8.2f}")
+    print(f"\n{'phase':34s} {'variant':72s} {'s':>8s} {'floor s':>8s} {'x floor':>8s}")
+    for ph, k, t, f in rows: print(f"{ph:34s} {k:72s} {t:8.3f} {f / ceiling:8.3f} {t / (f / ceiling):8.2f}")
     print(f"\n(the update of one iteration is {n_mb} such minibatches; the matmuls alone run at {fl_mm / tm['torch.matmul only'] / 1e9:.0f} GFLOP/s)")
 
 

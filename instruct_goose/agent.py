@@ -61,7 +61,7 @@ def sample_from_probs(probs:Tensor, # (B,V) non-negative weights per row (need n
     if nb > full: mass = torch.cat([mass, probs[:, full * block:].sum(-1, keepdim=True, dtype=torch.float64)], 1)
     cdf = mass.cumsum(-1)                                              # float64: no mass moves between blocks
     total = cdf[:, -1:].contiguous()
-    if not (torch.isfinite(total).all() and (total > 0).all() and probs.min() >= 0):      # min: 8x cheaper than (probs >= 0).all()
+    if not bool(torch.isfinite(total).all() & (total > 0).all() & (probs.min() >= 0)):   # one host sync; min: 8x cheaper than (probs >= 0).all()
         raise ValueError("probs must hold finite, non-negative weights with a positive sum in every row (the model produced NaN/inf logits?)")
     u = torch.rand(total.shape, dtype=torch.float64, device=probs.device, generator=generator) * total
     j = torch.minimum(torch.searchsorted(cdf, u, right=True),          # first block whose cdf exceeds u: never an empty block
@@ -427,7 +427,7 @@ class Agent(nn.Module):
                 toks.append(torch.where(alive, tok, pad_token_id)); lps.append(torch.where(alive, lp, 0.0)); alive_steps.append(alive)
                 if return_values and self.shared_critic: vals.append(torch.where(alive, self._values(h[:, -1:]).squeeze(-1), 0.0))
                 if len(eos): done = done | (alive & torch.isin(tok, eos))
-                if bool(done.all()) or t == max_new_tokens - 1: break
+                if t == max_new_tokens - 1 or (len(eos) and bool(done.all())): break   # a host sync only when EOS can stop rows
                 logits, h, cache = _lm_step(policy, self._linear_head, tok[:, None], mask[:, :Q + t + 1], (n_real + t)[:, None],
                                             torch.zeros((B, 1), dtype=torch.long, device=dev), cache=cache, use_cache=True)
             out = Rollout(query=query, query_mask=query_mask, response=torch.stack(toks, 1),
