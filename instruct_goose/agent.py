@@ -253,6 +253,11 @@ def concat_query_response(query:Tensor, # (B,Q) prompt ids, any padding side
     return ids[:, :-1], mask[:, :-1], pos[:, :-1], idx                # the last column is never read: T = Q+R-1
 
 # %% ../nbs/01_agent.ipynb #ffc011ab
+def _compiling() -> bool:
+    "Is torch.compile tracing this call? (Input checks are host syncs, graph breaks under compile; the trainer checks its batch eagerly.)"
+    f = getattr(getattr(torch, "compiler", None), "is_compiling", None)
+    return bool(f()) if f is not None else False
+
 def _check_pair(model, query, query_mask, response, response_mask):
     query_mask = _check_ids(query, query_mask, "query", model)
     response_mask = _check_ids(response, response_mask, "response", model)
@@ -350,7 +355,8 @@ class Agent(nn.Module):
                 entropy_grad:bool=True, # False: the entropy is a statistic, computed without an autograd graph (the trainer's choice when ent_coef = 0)
                ) -> AgentOutput: # logprobs, entropy, values: (B,R), zeros on padding
         "One trunk pass over query+response: per-token log-probs and entropy of the response, and values V(s_t)."
-        query_mask, response_mask = _check_pair(self.policy, query, query_mask, response, response_mask)
+        if _compiling(): query_mask, response_mask = query_mask.long(), response_mask.long()   # traced by torch.compile: the eager caller checked
+        else: query_mask, response_mask = _check_pair(self.policy, query, query_mask, response, response_mask)
         lp, ent, h, (ids, mask, pos, idx) = _score(self.policy, self._linear_head, query, query_mask, response, response_mask, temperature,
                                                    entropy_grad=entropy_grad)
         values = self._values(h) if self.shared_critic else self._critic_values(ids, mask, pos, idx)
