@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['logprobs_from_logits', 'entropy_from_logits', 'top_k_top_p_filter', 'sample_from_probs', 'disable_dropout',
-           'fuse_gelu', 'is_peft_model', 'Rollout', 'AgentOutput', 'concat_query_response', 'Agent', 'ReferenceModel',
-           'create_reference_model']
+__all__ = ['logprobs_from_logits', 'entropy_from_logits', 'token_logprobs', 'top_k_top_p_filter', 'sample_from_probs',
+           'disable_dropout', 'fuse_gelu', 'is_peft_model', 'Rollout', 'AgentOutput', 'concat_query_response', 'Agent',
+           'ReferenceModel', 'create_reference_model']
 
 # %% ../nbs/01_agent.ipynb #68e1ee80
 def logprobs_from_logits(logits:Tensor, # (..., V) unnormalised scores
@@ -32,6 +32,67 @@ def entropy_from_logits(logits:Tensor, # (..., V) unnormalised scores
     "Entropy of `softmax(logits)`: $-\\sum_v p_v \\log p_v$."
     logp = F.log_softmax(logits.float(), dim=-1)
     return -(logp.exp() * logp).sum(-1)
+
+# %% ../nbs/01_agent.ipynb #4c519dcc
+class _TokenLogprobs(torch.autograd.Function):
+    "log p(label) and the entropy of softmax(scale * logits), from per-row sums; see `token_logprobs`."
+    @staticmethod
+    def forward(ctx, logits, labels, scale:float, want_entropy:bool, chunk:int, overwrite:bool):
+        N = logits.shape[0]
+        lse = logits.new_empty(N); ent = logits.new_empty(N if want_entropy else 0)
+        for s in range(0, N, chunk):                                     # a few rows at a time: they stay in cache
+            z = logits[s:s + chunk]
+            m = z.amax(-1, keepdim=True)
+            d = torch.sub(z, m)                                          # z - max <= 0
+            if scale != 1: d.mul_(scale)
+            e = d.exp()
+            S = e.sum(-1); logS = S.log()
+            lse[s:s + chunk] = logS + m.squeeze(-1) * scale
+            if want_entropy: ent[s:s + chunk] = logS - e.mul_(d).sum(-1).div_(S)   # H = log S - sum(e (z-m)) / S
+        lp = logits.gather(-1, labels[:, None]).squeeze(-1).mul(scale).sub_(lse)
+        ctx.save_for_backward(logits, labels, lse, ent)
+        ctx.scale, ctx.chunk, ctx.overwrite, ctx.used = scale, chunk, overwrite, False
+        ctx.set_materialize_grads(False)                                 # an unused output gets None, not zeros
+        return lp, ent
+
+    @staticmethod
+    def backward(ctx, g_lp, g_ent):
+        if ctx.overwrite and ctx.used:
+            raise RuntimeError("token_logprobs(..., overwrite_logits=True) wrote its gradient into the logits: "
+                               "it cannot run backward twice (pass overwrite_logits=False to use retain_graph)")
+        ctx.used = True
+        logits, labels, lse, ent = ctx.saved_tensors
+        scale, chunk, N = ctx.scale, ctx.chunk, logits.shape[0]
+        if g_lp is None and (g_ent is None or ent.numel() == 0): return None, None, None, None, None, None
+        g_lp = torch.zeros_like(lse) if g_lp is None else g_lp * scale   # d/d(logits) = scale * d/dz
+        g_ent = None if g_ent is None or ent.numel() == 0 else g_ent * scale
+        grad = logits if ctx.overwrite else torch.empty_like(logits)
+        for s in range(0, N, chunk):
+            o = grad[s:s + chunk]
+            if scale != 1 or not ctx.overwrite: torch.mul(logits[s:s + chunk], scale, out=o)
+            o.sub_(lse[s:s + chunk, None])                               # log p
+            if g_ent is None: o.exp_().mul_(-g_lp[s:s + chunk, None])     # -g_lp p
+            else:
+                w = o.add(ent[s:s + chunk, None]).mul_(-g_ent[s:s + chunk, None]).sub_(g_lp[s:s + chunk, None])
+                o.exp_().mul_(w)                                         # -p (g_lp + g_H (log p + H))
+        grad.scatter_add_(-1, labels[:, None], g_lp[:, None])            # + g_lp at the label
+        return grad, None, None, None, None, None
+
+def token_logprobs(logits:Tensor, # (..., V) float logits
+                   labels:Tensor, # (...) token ids
+                   temperature:float=1.0, # the logits are divided by it (inside the same pass)
+                   entropy:bool=True, # also return the entropy of softmax(logits / temperature)
+                   overwrite_logits:bool=False, # the backward writes its gradient into `logits` (no (N,V) buffer; one backward only)
+                   chunk:int|None=None, # rows per block (default: about 64K logits per block on CPU, all rows on a GPU)
+                  ): # log p(labels) (...), entropy (...) or None
+    "`logprobs_from_logits` and `entropy_from_logits` in one pass, without materialising `log_softmax`; exact gradients."
+    if not temperature > 0: raise ValueError(f"temperature must be > 0, got {temperature}")
+    V = logits.shape[-1]; shape = labels.shape
+    z = logits.reshape(-1, V)
+    if chunk is None: chunk = max(1, 2**16 // V) if z.device.type == "cpu" else max(1, z.shape[0])
+    lp, ent = _TokenLogprobs.apply(z, labels.reshape(-1), 1.0 / temperature, entropy, int(chunk), overwrite_logits)
+    return lp.view(shape), (ent.view(shape) if entropy else None)
+
 
 # %% ../nbs/01_agent.ipynb #2006ca26
 def top_k_top_p_filter(logits:Tensor, # (B,V) temperature-scaled logits
@@ -252,6 +313,39 @@ def concat_query_response(query:Tensor, # (B,Q) prompt ids, any padding side
     idx = torch.cat([last_q[:, None], (Q + torch.arange(R - 1, device=query.device))[None].expand(B, -1)], 1)
     return ids[:, :-1], mask[:, :-1], pos[:, :-1], idx                # the last column is never read: T = Q+R-1
 
+# %% ../nbs/01_agent.ipynb #47057992
+try: from transformers.cache_utils import DynamicLayer as _DynamicLayer
+except ImportError: _DynamicLayer = None          # older transformers: the model's own cache is used as it is
+
+if _DynamicLayer is not None:
+    class _BufferedLayer(_DynamicLayer):
+        "A full-attention cache layer whose keys/values live in a buffer with room for `capacity` positions."
+        def __init__(self, keys:Tensor, values:Tensor, capacity:int):
+            super().__init__()
+            self.lazy_initialization(keys, values)
+            B, H, L, _ = keys.shape
+            self._k = keys.new_empty(B, H, capacity, keys.shape[-1]); self._v = values.new_empty(B, H, capacity, values.shape[-1])
+            self._k[:, :, :L] = keys; self._v[:, :, :L] = values
+            self.keys, self.values = self._k[:, :, :L], self._v[:, :, :L]
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            n0 = self.keys.shape[-2]; n1 = n0 + key_states.shape[-2]
+            if n1 > self._k.shape[-2] or key_states.shape[0] != self._k.shape[0]:
+                return super().update(key_states, value_states, *args, **kwargs)   # no room: torch.cat, as before
+            self._k[:, :, n0:n1] = key_states; self._v[:, :, n0:n1] = value_states
+            self.keys, self.values = self._k[:, :, :n1], self._v[:, :, :n1]
+            return self.keys, self.values
+
+def _buffer_cache(cache, extra:int):
+    "Move every `DynamicLayer` of `cache` into a `_BufferedLayer` with room for `extra` more positions; other caches unchanged."
+    layers = getattr(cache, "layers", None)
+    if _DynamicLayer is None or not isinstance(layers, list): return cache
+    for i, l in enumerate(layers):
+        if type(l) is _DynamicLayer and getattr(l, "is_initialized", False) and l.keys is not None and l.keys.dim() == 4:
+            layers[i] = _BufferedLayer(l.keys, l.values, l.keys.shape[-2] + extra)
+    return cache
+
+
 # %% ../nbs/01_agent.ipynb #ffc011ab
 def _compiling() -> bool:
     "Is torch.compile tracing this call? (Input checks are host syncs, graph breaks under compile; the trainer checks its batch eagerly.)"
@@ -275,15 +369,18 @@ def _score(model, linear_head, query, query_mask, response, response_mask, tempe
     if not temperature > 0: raise ValueError(f"temperature must be > 0, got {temperature}")
     ids, mask, pos, idx = concat_query_response(query, query_mask, response, response_mask)
     logits, h, _ = _lm_step(model, linear_head, ids, mask, pos, idx)      # (B,R,V): only response positions
-    if temperature != 1: logits = logits / temperature                  # a (B,R,V) pass saved at T = 1
-    logp = F.log_softmax(logits, dim=-1)
     valid = response_mask.bool()
-    zero = torch.zeros((), device=logp.device, dtype=logp.dtype)
-    lp = torch.where(valid, logp.gather(-1, response.masked_fill(~valid, 0)[..., None]).squeeze(-1), zero)
-    ent = None
-    if entropy:
-        with nullcontext() if entropy_grad else torch.no_grad():        # no graph: no backward through (B,R,V) exp/mul/sum
-            ent = torch.where(valid, -(logp.exp() * logp).sum(-1), zero)
+    labels = response.masked_fill(~valid, 0)
+    zero = torch.zeros((), device=logits.device, dtype=logits.dtype)
+    if _compiling():                                                    # traced: the plain formulas, which inductor fuses itself
+        logp = F.log_softmax(logits / temperature, dim=-1)
+        lp, ent = logp.gather(-1, labels[..., None]).squeeze(-1), (-(logp.exp() * logp).sum(-1) if entropy else None)
+    else:                                                               # eager: one pass, no (B,R,V) log_softmax, gradient in place
+        lp, ent = token_logprobs(logits, labels, temperature, entropy=entropy, overwrite_logits=True)
+    lp = torch.where(valid, lp, zero)
+    if ent is not None:
+        if not entropy_grad: ent = ent.detach()                         # a statistic: no gradient flows back through it
+        ent = torch.where(valid, ent, zero)
     return lp, ent, h, (ids, mask, pos, idx)
 
 
@@ -417,6 +514,7 @@ class Agent(nn.Module):
         was_training = self.training; self.eval()         # no dropout, and the KV cache stays on under gradient checkpointing
         try:
             logits, h, cache = _lm_step(policy, self._linear_head, query, query_mask, (query_mask.cumsum(-1) - 1).clamp(min=0), last, use_cache=True)
+            cache = _buffer_cache(cache, max_new_tokens)      # steps write into a buffer instead of torch.cat-ing the cache
             done = torch.zeros(B, dtype=torch.bool, device=dev)
             toks, lps, vals, alive_steps = [], [], [], []
             for t in range(max_new_tokens):
