@@ -3,7 +3,8 @@ measurements of the library against its previous code paths. Runs in the project
 previous variants are rebuilt here and timed interleaved with the library as it is: "original" = before the speed
 work (`torch.multinomial` as the sampler, the old `_score` that always divides by T and keeps the entropy in the
 graph, the for-loop AdamW), "7274779" = the library at that commit (a flat float64 inverse-CDF sampler, transformers'
-Python `gelu_new`, passes over all Q+R tokens, the reward model over the whole rollout at once).
+Python `gelu_new`, passes over all Q+R tokens, the reward model over the whole rollout at once), "9c3d619" = the
+library at that commit (a (B,R,V) `log_softmax` with gather and entropy, and 🤗's `torch.cat` KV cache).
 
     python benchmarks/profile_phases.py --threads 1            # reference config, shared critic
     python benchmarks/profile_phases.py --threads 1 --critic separate
@@ -36,6 +37,25 @@ def previous_score(model, linear_head, query, query_mask, response, response_mas
     ent = -(logp.exp() * logp).sum(-1)
     zero = torch.zeros((), device=lp.device, dtype=lp.dtype)
     return torch.where(valid, lp, zero), torch.where(valid, ent, zero), h, (ids, mask, pos, idx)
+
+
+def log_softmax_score(model, linear_head, query, query_mask, response, response_mask, temperature=1.0, entropy=True, entropy_grad=True):
+    """`instruct_goose.agent._score` at 9c3d619: a (B,R,V) `log_softmax`, a gather, and the entropy from it (outside
+    the graph when `entropy_grad=False`), instead of `token_logprobs`."""
+    import instruct_goose.agent as A
+    from contextlib import nullcontext
+    ids, mask, pos, idx = A.concat_query_response(query, query_mask, response, response_mask)
+    logits, h, _ = A._lm_step(model, linear_head, ids, mask, pos, idx)
+    if temperature != 1: logits = logits / temperature
+    logp = F.log_softmax(logits, dim=-1)
+    valid = response_mask.bool()
+    zero = torch.zeros((), device=logp.device, dtype=logp.dtype)
+    lp = torch.where(valid, logp.gather(-1, response.masked_fill(~valid, 0)[..., None]).squeeze(-1), zero)
+    ent = None
+    if entropy:
+        with nullcontext() if entropy_grad else torch.no_grad():
+            ent = torch.where(valid, -(logp.exp() * logp).sum(-1), zero)
+    return lp, ent, h, (ids, mask, pos, idx)
 
 
 def flat_sampler(probs, generator=None):
@@ -124,9 +144,11 @@ def main():
         try: return gen()
         finally: A.sample_from_probs = icdf
     models = [m for m in (agent.policy, agent.value_model, ref.model, eng.rm.trunk) if m is not None]
-    ab("generation", fl["generation"], {"original (torch.multinomial, gelu_new)": with_gelu_new(gen_multinomial, models),
-                                        "7274779 (flat inverse CDF, gelu_new)": with_gelu_new(patched(gen, A, "sample_from_probs", flat_sampler), models),
-                                        "library (two-level inverse CDF, fused GELU)": gen})
+    cat_cache = lambda fn: patched(fn, A, "_buffer_cache", lambda cache, extra: cache)   # 🤗's DynamicCache as it is: torch.cat per step
+    ab("generation", fl["generation"], {"original (torch.multinomial, gelu_new, torch.cat cache)": cat_cache(with_gelu_new(gen_multinomial, models)),
+                                        "7274779 (flat inverse CDF, gelu_new, torch.cat cache)": cat_cache(with_gelu_new(patched(gen, A, "sample_from_probs", flat_sampler), models)),
+                                        "9c3d619 (two-level inverse CDF, fused GELU, torch.cat cache)": cat_cache(gen),
+                                        "library (two-level inverse CDF, fused GELU, KV cache in a buffer)": gen})
     logits = torch.randn(B, c.vocab_size); p = logits.softmax(-1)
     tt = {}
     for k, fn in {"torch.multinomial(p, 1)": lambda: torch.multinomial(p, 1, generator=g),
@@ -139,7 +161,7 @@ def main():
     with profile(activities=[ProfilerActivity.CPU]) as prof: gen()
     ka = {e.key: e.self_cpu_time_total for e in prof.key_averages()}
     tot = sum(ka.values())
-    print(f"generate (inverse-CDF sampler) under the profiler: matmuls {100 * (ka.get('aten::addmm', 0) + ka.get('aten::mm', 0)) / tot:.0f}%, "
+    print(f"generate (library) under the profiler: matmuls {100 * (ka.get('aten::addmm', 0) + ka.get('aten::mm', 0)) / tot:.0f}%, "
           f"KV-cache torch.cat {100 * ka.get('aten::cat', 0) / tot:.0f}%, attention {100 * ka.get('aten::_scaled_dot_product_flash_attention_for_cpu', 0) / tot:.0f}% of op time")
 
     # --- reference pass: previously it computed the entropy and threw it away, and divided by T = 1
@@ -153,8 +175,9 @@ def main():
     def ref_pass(): return tr._forward_nograd(ref, rb.query, rb.query_mask, rb.response, rb.response_mask, keys=("logprobs",))
     old_T = lambda fn: with_gelu_new(patched(fn, A, "concat_query_response", previous_concat), models)   # gelu_new, T = Q+R
     ab("reference", fl["reference"], {"original (entropy, /T, gelu_new, T = Q+R)": old_T(with_score(ref_pass, previous_score)),
-                                      "7274779 (gelu_new, T = Q+R)": old_T(ref_pass),
-                                      "library (no entropy, fused GELU, T = Q+R-1)": ref_pass})
+                                      "7274779 (gelu_new, T = Q+R)": old_T(with_score(ref_pass, log_softmax_score)),
+                                      "9c3d619 (log_softmax, fused GELU, T = Q+R-1)": with_score(ref_pass, log_softmax_score),
+                                      "library (token_logprobs, fused GELU, T = Q+R-1)": ref_pass})
 
     # --- reward model: fused GELU; the pass in chunks of forward_batch_size instead of all B rows at once
     def reward_pass(): return tr.score(rb.query, rb.query_mask, rb.response, rb.response_mask)
@@ -179,8 +202,9 @@ def main():
         return run
     res = ab("update minibatch", fl["update"] / n_mb, {
         "original (entropy in the graph, /T, AdamW for-loop, gelu_new, T = Q+R)": old_T(with_score(step_with(loop), previous_score)),
-        "7274779 (gelu_new, T = Q+R)": old_T(step_with(fused)),
-        "library (fused AdamW, entropy without graph, fused GELU, T = Q+R-1)": step_with(fused)})
+        "7274779 (gelu_new, T = Q+R)": old_T(with_score(step_with(fused), log_softmax_score)),
+        "9c3d619 (log_softmax, fused GELU, T = Q+R-1)": with_score(step_with(fused), log_softmax_score),
+        "library (token_logprobs, fused AdamW, fused GELU, T = Q+R-1)": step_with(fused)})
 
     # --- the matmuls of one update minibatch's forward alone: the rate reachable at these shapes
     D, V, L = c.n_embd, c.vocab_size, c.n_layer
