@@ -10,8 +10,9 @@ library at that commit (a (B,R,V) `log_softmax` with gather and entropy, and ðŸ¤
     python benchmarks/profile_phases.py --threads 1 --critic separate
     python benchmarks/profile_phases.py --quick                # smoke test
 
-Each number is the best of `--repeats` interleaved runs, each timed by the shorter of its wall time and its CPU time /
-threads (so waiting for a core that another process holds does not count)."""
+Each number is the best (and the median) of `--repeats` interleaved runs, each timed by the shorter of its wall time and
+its CPU time / threads (so waiting for a core that another process holds does not count). The median includes what
+the best hides: the runs in which fresh large tensors page-fault (glibc returns big freed blocks to the system)."""
 from __future__ import annotations
 import argparse, os, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -126,13 +127,14 @@ def main():
           f"{torch.get_num_threads()} thread(s)")
     rows = []
     def ab(name, floor, variants, repeats=args.repeats):
-        best = {k: float("inf") for k in variants}
+        best = {k: float("inf") for k in variants}; runs = {k: [] for k in variants}
         th = torch.get_num_threads()
         for _ in range(repeats):
             for k, fn in variants.items():   # busy time: wall, or CPU time / threads when other processes hold the cores
                 t, c0 = time.perf_counter(), time.process_time(); fn()
-                best[k] = min(best[k], time.perf_counter() - t, (time.process_time() - c0) / th)
-        for k in variants: rows.append((name, k, best[k], floor))
+                dt = min(time.perf_counter() - t, (time.process_time() - c0) / th)
+                best[k] = min(best[k], dt); runs[k].append(dt)
+        for k in variants: rows.append((name, k, best[k], sorted(runs[k])[len(runs[k]) // 2], floor))
         return best
 
     # --- generation: the library's inverse-CDF sampler vs torch.multinomial; the KV cache's share (torch.cat per layer and step)
@@ -219,8 +221,8 @@ def main():
     fl_mm = 2 * (L * x.shape[0] * 12 * D * D + hx.shape[0] * D * V)
     tm = ab("matmuls of one minibatch forward", fl_mm, {"torch.matmul only": mm})
 
-    print(f"\n{'phase':34s} {'variant':72s} {'s':>8s} {'floor s':>8s} {'x floor':>8s}")
-    for ph, k, t, f in rows: print(f"{ph:34s} {k:72s} {t:8.3f} {f / ceiling:8.3f} {t / (f / ceiling):8.2f}")
+    print(f"\n{'phase':34s} {'variant':72s} {'best s':>8s} {'median s':>9s} {'floor s':>8s} {'x floor':>8s} {'(median)':>9s}")
+    for ph, k, t, med, f in rows: print(f"{ph:34s} {k:72s} {t:8.3f} {med:9.3f} {f / ceiling:8.3f} {t / (f / ceiling):8.2f} {med / (f / ceiling):9.2f}")
     print(f"\n(the update of one iteration is {n_mb} such minibatches; the matmuls alone run at {fl_mm / tm['torch.matmul only'] / 1e9:.0f} GFLOP/s)")
 
 
