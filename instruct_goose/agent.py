@@ -83,13 +83,14 @@ def token_logprobs(logits:Tensor, # (..., V) float logits
                    temperature:float=1.0, # the logits are divided by it (inside the same pass)
                    entropy:bool=True, # also return the entropy of softmax(logits / temperature)
                    overwrite_logits:bool=False, # the backward writes its gradient into `logits` (no (N,V) buffer; one backward only)
-                   chunk:int|None=None, # rows per block (default: about 64K logits per block on CPU, all rows on a GPU)
-                  ): # log p(labels) (...), entropy (...) or None
+                   chunk:int|None=None, # rows per block (default: about 64K logits per block on CPU, 64M on a GPU)
+                  ): # log p(labels) (...), entropy (...) or None; float32 (float64 for float64 logits)
     "`logprobs_from_logits` and `entropy_from_logits` in one pass, without materialising `log_softmax`; exact gradients."
     if not temperature > 0: raise ValueError(f"temperature must be > 0, got {temperature}")
     V = logits.shape[-1]; shape = labels.shape
     z = logits.reshape(-1, V)
-    if chunk is None: chunk = max(1, 2**16 // V) if z.device.type == "cpu" else max(1, z.shape[0])
+    if z.dtype not in (torch.float32, torch.float64): z = z.float()    # bf16/fp16 logits: the sums in float32 (a fresh copy)
+    if chunk is None: chunk = max(1, (2**16 if z.device.type == "cpu" else 2**26) // V)   # CPU: blocks that stay in cache; GPU: few launches
     lp, ent = _TokenLogprobs.apply(z, labels.reshape(-1), 1.0 / temperature, entropy, int(chunk), overwrite_logits)
     return lp.view(shape), (ent.view(shape) if entropy else None)
 
