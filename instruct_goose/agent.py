@@ -343,7 +343,8 @@ def _buffer_cache(cache, extra:int):
     if _DynamicLayer is None or not isinstance(layers, list): return cache
     for i, l in enumerate(layers):
         if type(l) is _DynamicLayer and getattr(l, "is_initialized", False) and l.keys is not None and l.keys.dim() == 4:
-            layers[i] = _BufferedLayer(l.keys, l.values, l.keys.shape[-2] + extra)
+            try: layers[i] = _BufferedLayer(l.keys, l.values, l.keys.shape[-2] + extra)
+            except (TypeError, AttributeError): return cache   # another transformers' DynamicLayer: keep the model's own cache
     return cache
 
 
