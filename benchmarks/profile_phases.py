@@ -26,28 +26,18 @@ def multinomial_sampler(probs, generator=None):
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
-def previous_score(model, linear_head, query, query_mask, response, response_mask, temperature=1.0, entropy=True, entropy_grad=True):
-    """`instruct_goose.agent._score` before the fixes: the (B,R,V) logits always divided by T (also T = 1) and the entropy
-    always computed, inside the autograd graph (the reference pass computed it too and threw it away)."""
-    import instruct_goose.agent as A
-    ids, mask, pos, idx = A.concat_query_response(query, query_mask, response, response_mask)
-    logits, h, _ = A._lm_step(model, linear_head, ids, mask, pos, idx)
-    logp = F.log_softmax(logits / temperature, dim=-1)
-    valid = response_mask.bool()
-    lp = logp.gather(-1, response.masked_fill(~valid, 0)[..., None]).squeeze(-1)
-    ent = -(logp.exp() * logp).sum(-1)
-    zero = torch.zeros((), device=lp.device, dtype=lp.dtype)
-    return torch.where(valid, lp, zero), torch.where(valid, ent, zero), h, (ids, mask, pos, idx)
-
-
-def log_softmax_score(model, linear_head, query, query_mask, response, response_mask, temperature=1.0, entropy=True, entropy_grad=True):
+def log_softmax_score(model, linear_head, query, query_mask, response, response_mask, temperature=1.0, entropy=True,
+                      entropy_grad=True, original=False):
     """`instruct_goose.agent._score` at 9c3d619: a (B,R,V) `log_softmax`, a gather, and the entropy from it (outside
-    the graph when `entropy_grad=False`), instead of `token_logprobs`."""
+    the graph when `entropy_grad=False`), instead of `token_logprobs`. `original=True`: `_score` before the fixes,
+    which always divided the logits by T (also T = 1) and always computed the entropy inside the autograd graph (the
+    reference pass computed it too and threw it away)."""
     import instruct_goose.agent as A
     from contextlib import nullcontext
+    if original: entropy, entropy_grad = True, True
     ids, mask, pos, idx = A.concat_query_response(query, query_mask, response, response_mask)
     logits, h, _ = A._lm_step(model, linear_head, ids, mask, pos, idx)
-    if temperature != 1: logits = logits / temperature
+    if temperature != 1 or original: logits = logits / temperature
     logp = F.log_softmax(logits, dim=-1)
     valid = response_mask.bool()
     zero = torch.zeros((), device=logp.device, dtype=logp.dtype)
@@ -57,6 +47,11 @@ def log_softmax_score(model, linear_head, query, query_mask, response, response_
         with nullcontext() if entropy_grad else torch.no_grad():
             ent = torch.where(valid, -(logp.exp() * logp).sum(-1), zero)
     return lp, ent, h, (ids, mask, pos, idx)
+
+
+def previous_score(*args, **kwargs):
+    "`_score` before the fixes (see `log_softmax_score`)."
+    return log_softmax_score(*args, **kwargs, original=True)
 
 
 def flat_sampler(probs, generator=None):
