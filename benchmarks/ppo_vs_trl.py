@@ -6,6 +6,7 @@ iterations interleaved (trl, ig-separate, ig-shared, then the reverse order, ...
     python benchmarks/ppo_vs_trl.py --quick            # smoke test (small model, 2 timed iterations)
     python benchmarks/ppo_vs_trl.py --scale 2x         # also 4x (width), r128 (128-token responses)
     python benchmarks/ppo_vs_trl.py --device cuda --scale gpt2s   # on a GPU: GPT-2 small (124M) from config; gpt2s-big: 256 x (32 + 128)
+    python benchmarks/ppo_vs_trl.py --runs a.json b.json ...      # several runs of one config: per-run and pooled paired ratios
 
 Each system runs in its own long-lived worker process (TRL in its venv, instruct_goose in the project venv) that
 executes one PPO iteration per `step` command, so no two iterations ever overlap and peak RSS is per process.
@@ -194,6 +195,29 @@ def scaling_table(paths:list) -> str:
     return "\n".join(rows)
 
 
+def runs_table(paths:list) -> str:
+    """Several runs of one config: each run's ratio of medians, and the paired ratios of single iterations pooled over the
+    runs (iteration i of TRL and of instruct_goose ran back to back, so each pair saw the same machine state)."""
+    import statistics as st
+    rows = ["| run | when | load avg | TRL busy s | separate: ratio of medians (paired ratios min-max) | shared: ratio of medians (paired ratios min-max) |",
+            "|---|---|---|---|---|---|"]
+    pooled = {"ig-separate": [], "ig-shared": []}
+    for p in paths:
+        res = json.loads(Path(p).read_text()); s = res["systems"]; t = s["trl"]
+        cells = []
+        for k in pooled:
+            paired = [a / b for a, b in zip(t["busy_seconds_all"], s[k]["busy_seconds_all"])]
+            pooled[k] += paired
+            cells.append(f"{t['busy_seconds'] / s[k]['busy_seconds']:.2f}x ({min(paired):.2f}-{max(paired):.2f})")
+        rows.append(f"| `{Path(p).name}` | {res.get('when', '?')} | {res['machine']['loadavg_at_start'][0]:.1f} | {t['busy_seconds']:.2f} | " + " | ".join(cells) + " |")
+    def q(v):
+        v = sorted(v); qs = st.quantiles(v, n=4) if len(v) > 1 else [v[0]] * 3
+        return f"median **{st.median(v):.2f}x**, quartiles {qs[0]:.2f}-{qs[2]:.2f}, min {v[0]:.2f}, max {v[-1]:.2f}"
+    rows += ["", f"Paired per-iteration ratios (busy), pooled over {len(paths)} runs ({len(pooled['ig-shared'])} pairs): "
+             f"separate critic {q(pooled['ig-separate'])}; shared trunk {q(pooled['ig-shared'])}."]
+    return "\n".join(rows)
+
+
 def plot(res:dict, path:Path):
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -229,10 +253,12 @@ def main():
     ap.add_argument("--engine", default="auto", choices=["auto", "loop", "trainer"], help="instruct_goose: RLHFTrainer or the thin loop")
     ap.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: torch's default, all cores); 1 is steadier on a busy machine")
     ap.add_argument("--scaling", nargs="+", default=None, metavar="RESULTS_JSON", help="only print a scaling table of several results JSONs")
+    ap.add_argument("--runs", nargs="+", default=None, metavar="RESULTS_JSON", help="only summarise several runs of one config: ratios per run and pooled paired ratios")
     ap.add_argument("--render", default=None, metavar="RESULTS_JSON", help="only re-render the table and chart of a results JSON")
     ap.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
     args = ap.parse_args()
     if args.scaling: print(scaling_table(args.scaling)); return
+    if args.runs: print(runs_table(args.runs)); return
     if args.render:
         res = json.loads(Path(args.render).read_text()); stem = Path(args.render).with_suffix("")
         md = table(res); Path(f"{stem}.md").write_text(md + "\n"); plot(res, Path(f"{stem}.png")); print(md); return

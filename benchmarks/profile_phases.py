@@ -216,6 +216,21 @@ def main():
     fl_mm = 2 * (L * x.shape[0] * 12 * D * D + hx.shape[0] * D * V)
     tm = ab("matmuls of one minibatch forward", fl_mm, {"torch.matmul only": mm})
 
+    # --- every dense and LM-head matmul of one update minibatch, forward and backward (dX, dW), alone, at the library's
+    # shapes (T = Q+R-1 rows per sequence) and layouts; timed against the whole minibatch's floor: the "x floor" of this
+    # row is the least the update's "x floor" can be with these matmul kernels if everything else (attention, GELU,
+    # layer norms, the loss head, AdamW) took no time
+    T = Q + R - 1
+    shapes = [(D, 3 * D), (D, D), (D, 4 * D), (4 * D, D)]
+    acts = [torch.randn(m * T, k) for k, _ in shapes]; wts = [torch.randn(k, n) for k, n in shapes]
+    grads = [torch.randn(m * T, n) for _, n in shapes]
+    hv, wh, gh = torch.randn(m * R, D), torch.randn(V, D), torch.randn(m * R, V)
+    def mm_fwd_bwd():
+        for _ in range(L):
+            for a, w, g in zip(acts, wts, grads): a @ w; g @ w.t(); a.t() @ g
+        hv @ wh.t(); gh @ wh; gh.t() @ hv
+    ab("update minibatch, matmuls alone", fl["update"] / n_mb, {"dense + LM head matmuls only (no attention)": mm_fwd_bwd})
+
     print(f"\n{'phase':34s} {'variant':72s} {'best s':>8s} {'median s':>9s} {'floor s':>8s} {'x floor':>8s} {'(median)':>9s}")
     for ph, k, t, med, f in rows: print(f"{ph:34s} {k:72s} {t:8.3f} {med:9.3f} {f / ceiling:8.3f} {t / (f / ceiling):8.2f} {med / (f / ceiling):9.2f}")
     print(f"\n(the update of one iteration is {n_mb} such minibatches; the matmuls alone run at {fl_mm / tm['torch.matmul only'] / 1e9:.0f} GFLOP/s)")
