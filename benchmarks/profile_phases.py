@@ -219,14 +219,15 @@ def main():
     # --- every dense and LM-head matmul of one update minibatch, forward and backward (dX, dW), alone, at the library's
     # shapes (T = Q+R-1 rows per sequence) and layouts; timed against the whole minibatch's floor: the "x floor" of this
     # row is the least the update's "x floor" can be with these matmul kernels if everything else (attention, GELU,
-    # layer norms, the loss head, AdamW) took no time
+    # layer norms, the loss head, AdamW) took no time. With a separate critic its trunk's matmuls are counted too.
     T = Q + R - 1
+    n_trunks = 2 if args.critic == "separate" else 1
     shapes = [(D, 3 * D), (D, D), (D, 4 * D), (4 * D, D)]
     acts = [torch.randn(m * T, k) for k, _ in shapes]; wts = [torch.randn(k, n) for k, n in shapes]
     grads = [torch.randn(m * T, n) for _, n in shapes]
     hv, wh, gh = torch.randn(m * R, D), torch.randn(V, D), torch.randn(m * R, V)
     def mm_fwd_bwd():
-        for _ in range(L):
+        for _ in range(L * n_trunks):
             for a, w, g in zip(acts, wts, grads): a @ w; g @ w.t(); a.t() @ g
         hv @ wh.t(); gh @ wh; gh.t() @ hv
     ab("update minibatch, matmuls alone", fl["update"] / n_mb, {"dense + LM head matmuls only (no attention)": mm_fwd_bwd})
