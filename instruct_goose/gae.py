@@ -76,7 +76,9 @@ def masked_whiten(x:Tensor, # values, e.g. advantages or rewards (B,R)
                  ) -> Tensor:
     "Whiten `x` over the real tokens of the whole batch; padding comes out as 0."
     m = _as_mask(mask, x)
-    mean, var = masked_mean(x, m), masked_var(x, m)
+    n = m.sum()
+    mean = masked_mean(x, m)
+    var = masked_var(x, m, unbiased=False) * n / (n - 1).clamp(min=1)   # Bessel's correction; one real token: variance 0
     whitened = (x - mean) * torch.rsqrt(var + eps)
     if not shift_mean: whitened = whitened + mean
     return torch.where(m, whitened, 0)

@@ -389,6 +389,8 @@ def compute_loss(self:RLHFTrainer,
     return loss
 
 # %% ../nbs/05_trainer.ipynb #6e92ccd3
+_MAX_STATS = ("ratio_max",)   # statistics that are maxima: reduced with max over micro-batches, minibatches and processes
+
 @patch
 def _ptx_step(self:RLHFTrainer, n:int, weight:float) -> dict:
     "Backward of PPO-ptx's term on `n` pretraining texts (gradients accumulate, no sync)."
@@ -421,16 +423,18 @@ def step(self:RLHFTrainer,
         for start in range(0, B, c.mini_batch_size):
             idx = perm[start:start + c.mini_batch_size].sort().values     # sorted: one minibatch = the rollout's own row order
             micro = [m for m in idx.tensor_split(min(c.gradient_accumulation_steps, len(idx)))]
+            ntok = torch.stack([rb.response_mask[mi].sum() for mi in micro]).double()
+            w = [1.0] if len(micro) == 1 else (ntok / ntok.sum()).tolist()   # shares of the response tokens: the losses are token means
             self.optimizer.zero_grad(set_to_none=True)
-            mstats = []
+            mstats, pstats = [], []
             for j, mi in enumerate(micro):
-                w = len(mi) / len(idx)
-                ptx = self._ptx_step(len(mi), w) if c.ptx_coef > 0 else {}
+                if c.ptx_coef > 0: pstats.append(self._ptx_step(len(mi), len(mi) / len(idx)))
                 with contextlib.nullcontext() if j == len(micro) - 1 else acc.no_sync(self.model):
                     loss, st = self.minibatch_loss(rb[mi])
-                    acc.backward(loss * w)
-                mstats.append({**st, **ptx})
-            st = {k: sum(s[k] * len(mi) for s, mi in zip(mstats, micro)) / len(idx) for k in mstats[0]}
+                    acc.backward(loss * w[j])
+                mstats.append(st)
+            st = {k: max(s[k] for s in mstats) if k in _MAX_STATS else sum(s[k] * wj for s, wj in zip(mstats, w)) for k in mstats[0]}
+            if pstats: st.update({k: sum(s[k] * len(mi) for s, mi in zip(pstats, micro)) / len(idx) for k in pstats[0]})
             if c.max_grad_norm is not None: st["grad_norm"] = float(acc.clip_grad_norm_(params, c.max_grad_norm))
             self.optimizer.step(); self.scheduler.step()
             self.minibatch_stats.append(st)
@@ -442,17 +446,21 @@ def step(self:RLHFTrainer,
 
 @patch
 def _iteration_stats(self:RLHFTrainer, rb:RolloutBatch, timings:dict) -> dict:
-    "Rollout and optimisation statistics, averaged over minibatches and processes."
+    "Rollout and optimisation statistics, averaged over minibatches and processes (maxima: the maximum)."
     acc = self.accelerator
     mask = rb.response_mask.float()
-    scores, kl_seq = acc.gather(rb.scores), acc.gather((rb.kl * mask).sum(1))
+    log_ratio = (rb.old_logprobs - rb.ref_logprobs) * mask      # k1: the KL in nats whatever estimator shaped the reward
+    scores, kl_seq = acc.gather(rb.scores), acc.gather(log_ratio.sum(1))
     local = {"non_score_reward": (-self.kl_ctl.value * rb.kl * mask).sum(1).mean(),
              "response_length": mask.sum(1).mean(),
-             "kl_per_token": masked_mean(rb.kl, rb.response_mask)}
+             "kl_per_token": masked_mean(log_ratio, rb.response_mask)}
     for k in self.minibatch_stats[0]:
-        local[k] = torch.tensor(sum(s[k] for s in self.minibatch_stats) / len(self.minibatch_stats))
+        vals = [s[k] for s in self.minibatch_stats]
+        local[k] = torch.tensor(max(vals) if k in _MAX_STATS else sum(vals) / len(vals))
     vec = torch.stack([torch.as_tensor(v, dtype=torch.float32).to(acc.device) for v in local.values()])
     stats = dict(zip(local, acc.reduce(vec, "mean").tolist()))
+    for k in _MAX_STATS:
+        if k in local: stats[k] = acc.gather(local[k].float().to(acc.device)[None]).max().item()
     first = self.minibatch_stats[0]
     stats.update(score_mean=scores.mean().item(), score_std=scores.std().item() if len(scores) > 1 else 0.0,
                  kl=kl_seq.mean().item(), kl_coef=float(self.kl_ctl.value), lr=self.optimizer.param_groups[0]["lr"],
@@ -632,6 +640,7 @@ def train(self:RLHFTrainer,
     c, acc = self.config, self.accelerator
     ids = self.prepare_prompts(prompt_dataset, text_column)
     if self.reward_fn is None: raise ValueError("train() needs a reward: pass reward_fn= to RLHFTrainer")
+    if c.save_every: _check_checkpointable(acc)                      # before any iteration is spent, not at the first save
     if resume_from is not None: self.load_checkpoint(resume_from)
     G = c.batch_size * acc.num_processes
     if num_iterations is None:
@@ -738,10 +747,18 @@ def _set_rng_state(self:RLHFTrainer, st:dict):
     if "numpy" in st:
         import numpy as np; np.random.set_state(st["numpy"])
 
+def _check_checkpointable(acc):
+    "Checkpoints hold the full state on rank 0: refuse sharded setups (FSDP, DeepSpeed) rather than save a part of it."
+    kind = str(getattr(acc, "distributed_type", "")).split(".")[-1]
+    if kind in ("FSDP", "DEEPSPEED"):
+        raise NotImplementedError(f"RLHFTrainer checkpoints are not supported under {kind}: rank 0 would save only its shard of the "
+                                  "model or optimizer state. Use DDP (or save_every=None and save the model yourself with accelerator.get_state_dict)")
+
 @patch
 def save_checkpoint(self:RLHFTrainer, output_dir=None) -> Path:
     "Write everything needed to resume into `<output_dir>/checkpoints/iter-N` atomically, then point `latest` at it."
     acc = self.accelerator
+    _check_checkpointable(acc)
     root = Path(output_dir or self.config.output_dir)/"checkpoints"
     name = f"iter-{self.iteration:06d}"
     final, tmp = root/name, root/f".tmp-{name}"
