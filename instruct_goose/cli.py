@@ -206,7 +206,7 @@ def run_sft(model:str|tuple, # hub name or path, or a `(model, tokenizer)` pair
             resume:bool=False, overwrite:bool=False,
            ) -> dict:
     "Step 1: supervised fine-tuning; the model is saved in `output_dir/model`."
-    from instruct_goose.sft import SFTConfig, train_sft, plot_history
+    from instruct_goose.sft import SFTConfig, train_sft, plot_sft_history
     cfg = build_config(SFTConfig, {**(config or {}), "output_dir": None}, "sft config")
     out = prepare_output_dir(output_dir, "sft", dataclasses.asdict(cfg), resume, overwrite)
     lm, tok = _load_lm(model) if isinstance(model, str) else model
@@ -219,7 +219,7 @@ def run_sft(model:str|tuple, # hub name or path, or a `(model, tokenizer)` pair
         ds, val_dataset = split["train"], split["test"]
     hist = train_sft(lm, tok, ds, val_dataset, cfg)
     _write_jsonl(out/"metrics.jsonl", {k: v for k, v in hist.items() if not k.startswith("val")})
-    _save_plot(plot_history(hist), out/"sft_curves.png")
+    _save_plot(plot_sft_history(hist), out/"sft_curves.png")
     lm.save_pretrained(out/"model"); tok.save_pretrained(out/"model")
     return _finish(out, {"steps": hist["step"][-1], "val_loss_before": hist["val_loss"][0], "val_loss_after": hist["val_loss"][-1],
                          "model": str(out/"model")}, "SFT done")
@@ -240,6 +240,7 @@ class RewardConfig:
     rejected_column:str = "rejected"
     prompt_column:str|None = None # None: "prompt" when the data has it, else chosen/rejected are full texts
     val_fraction:float = 0.1 # held out for validation accuracy
+    progress:bool = True # show a tqdm bar
     def __post_init__(self):
         if not 0 < self.val_fraction < 1: raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
 
@@ -262,7 +263,7 @@ def run_reward(model:str|tuple, # trunk: hub name or path, or a `(model, tokeniz
     train, val = PairDataset(split["train"], **kw), PairDataset(split["test"], **kw)
     rm = RewardModel(lm, tokenizer=tok, max_length=cfg.max_length, seed=cfg.seed)
     hist = train_reward_model(rm, train, val, epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, weight_decay=cfg.weight_decay,
-                              warmup_ratio=cfg.warmup_ratio, max_grad_norm=cfg.max_grad_norm, seed=cfg.seed)
+                              warmup_ratio=cfg.warmup_ratio, max_grad_norm=cfg.max_grad_norm, seed=cfg.seed, progress=cfg.progress)
     _write_jsonl(out/"metrics.jsonl", {k: hist[k] for k in ("step", "loss", "accuracy", "lr")})
     _save_plot(plot_history(hist), out/"reward_curves.png")
     pc = cfg.prompt_column or ("prompt" if "prompt" in ds.column_names else None)
@@ -294,7 +295,7 @@ def _reward_fn(reward:str|None, reward_model:str|None, device=None):
     return (rm.to(device) if device is not None else rm), "auto"
 
 # %% ../nbs/07_cli.ipynb #145a9fd7
-def _train_ppo(trainer, prompts, out:Path, num_iterations:int, resume:bool, text_column:str|None=None, on_iteration=None):
+def _train_ppo(trainer, prompts, out:Path, num_iterations:int, resume:bool, text_column:str|None=None, on_iteration=None, progress:bool=True):
     "`trainer.train` with Ctrl-C handling: the first Ctrl-C checkpoints after the current iteration and stops."
     from instruct_goose.trainer import find_checkpoint
     resume_from = None
@@ -307,7 +308,7 @@ def _train_ppo(trainer, prompts, out:Path, num_iterations:int, resume:bool, text
             if stop.requested:
                 ck = tr.save_checkpoint()
                 raise Interrupted(f"stopped after iteration {tr.iteration}; checkpoint {ck}: continue with the same command and --resume")
-        return trainer.train(prompts, num_iterations=num_iterations, resume_from=resume_from, text_column=text_column, callback=callback)
+        return trainer.train(prompts, num_iterations=num_iterations, resume_from=resume_from, text_column=text_column, callback=callback, progress=progress)
 
 # %% ../nbs/07_cli.ipynb #166541f4
 def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, tokenizer)` pair
@@ -315,7 +316,7 @@ def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, t
             output_dir:str|Path,
             reward:str|None=None, # a built-in scorer: "vader" or "toy"
             reward_model:str|None=None, # or a folder written by the reward step
-            config:dict|None=None, # `RLHFConfig` fields, plus `num_iterations` and `text_column`
+            config:dict|None=None, # `RLHFConfig` fields, plus `num_iterations`, `text_column` and `progress`
             resume:bool=False, overwrite:bool=False, on_iteration=None,
            ) -> dict:
     "Step 3: PPO against the reward, with a KL penalty to the SFT model; the policy is saved in `output_dir/model`."
@@ -323,6 +324,8 @@ def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, t
     from instruct_goose.agent import Agent, create_reference_model
     config = dict(config or {})
     num_iterations, text_column = int(config.pop("num_iterations", 20)), config.pop("text_column", None)
+    progress = config.pop("progress", True)
+    if isinstance(progress, str): progress = progress.lower() not in ("false", "0", "no", "off")
     out = Path(output_dir)
     cfg = build_config(RLHFConfig, {**config, "output_dir": str(out)}, "ppo config")
     prepare_output_dir(out, "ppo", {**dataclasses.asdict(cfg), "num_iterations": num_iterations, "text_column": text_column}, resume, overwrite)
@@ -334,7 +337,7 @@ def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, t
     fn, kind = _reward_fn(reward, reward_model)
     agent = Agent(lm)
     trainer = RLHFTrainer(agent, create_reference_model(agent), cfg, reward_fn=fn, tokenizer=tok, reward_inputs=kind)
-    hist = _train_ppo(trainer, prompts, out, num_iterations, resume, col, on_iteration)
+    hist = _train_ppo(trainer, prompts, out, num_iterations, resume, col, on_iteration, progress)
     trainer.save_checkpoint()
     _save_plot(plot_metrics(hist), out/"ppo_curves.png")
     policy = trainer.unwrapped.policy
@@ -445,7 +448,7 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
         sft = Agent(AutoModelForCausalLM.from_pretrained(sft_dir))
         prompts = [toy_review(random.Random(2*10**6 + cfg.seed*10**4 + i))[0] for i in range(cfg.n_comparison_prompts)]
         pairs = _comparisons(sft, tok, prompts, cfg.max_new_tokens, cfg.seed + 7)
-        run_reward((AutoModelForCausalLM.from_pretrained(sft_dir), tok), pairs, out/"reward", {**sec["reward"], "seed": cfg.seed}, overwrite=True)
+        run_reward((AutoModelForCausalLM.from_pretrained(sft_dir), tok), pairs, out/"reward", {**sec["reward"], "seed": cfg.seed, "progress": progress}, overwrite=True)
         rm = RewardModel.from_pretrained(out/"reward"/"model")     # normalise on SFT samples, chosen and rejected alike
         rm.normalize([r["prompt"] + r[k] for r in pairs for k in ("chosen", "rejected")])
         rm.save_pretrained(out/"reward"/"model")
@@ -461,7 +464,7 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
             gold_curve.append({"iteration": stats["iteration"], "kl": stats["kl"], "score": stats["score_mean"], "gold": g})
     train_prompts = Dataset.from_list([{"prompt": toy_review(random.Random(3*10**6 + cfg.seed*10**4 + i))[0]} for i in range(2048)])
     ppo_sum = run_ppo((AutoModelForCausalLM.from_pretrained(sft_dir), tok), train_prompts, out/"ppo", reward_model=str(out/"reward"/"model"),
-                      config={**sec["ppo"], "seed": cfg.seed}, resume=resume and (out/"ppo"/"checkpoints").exists(),
+                      config={**sec["ppo"], "seed": cfg.seed, "progress": progress}, resume=resume and (out/"ppo"/"checkpoints").exists(),
                       overwrite=not (resume and (out/"ppo"/"checkpoints").exists()), on_iteration=on_iteration)
     ppo_gold, ppo_samples = gold_eval(Agent(AutoModelForCausalLM.from_pretrained(out/"ppo"/"model")), tok, eval_prompts, cfg.max_new_tokens, cfg.seed)
     times["ppo"] = time.perf_counter() - t

@@ -14,15 +14,15 @@ from fastcore.basics import patch
 from transformers import AutoModel, PreTrainedTokenizerBase
 
 from .data import locate, load_model, load_tokenizer, tokenize_for_reward, _pad_right
-from .agent import fuse_gelu
+from .agent import fuse_gelu, disable_dropout as _no_dropout
 
 # %% auto #0
-__all__ = ['HEAD_FILE', 'CONFIG_FILE', 'last_token_index', 'position_ids_from_mask', 'RewardModel', 'pairwise_loss',
-           'ranking_loss', 'reward_step', 'evaluate_reward_model', 'save_checkpoint', 'train_reward_model',
-           'plot_history']
+__all__ = ['last_token_index', 'HEAD_FILE', 'CONFIG_FILE', 'last_real_index', 'position_ids_from_mask', 'RewardModel',
+           'pairwise_loss', 'ranking_loss', 'reward_step', 'evaluate_reward_model', 'save_checkpoint',
+           'train_reward_model', 'plot_history']
 
 # %% ../nbs/02_reward_model.ipynb #7ac52c1a
-def last_token_index(attention_mask:Tensor, # (B,T) 1 = real token, 0 = padding (left, right or both)
+def last_real_index(attention_mask:Tensor, # (B,T) 1 = real token, 0 = padding (left, right or both)
                     ) -> Tensor: # (B,) index of the last real token of each row
     "Position of the last real (mask = 1) token of every row."
     if attention_mask.ndim != 2: raise ValueError(f"attention_mask must be (B,T), got shape {tuple(attention_mask.shape)}")
@@ -35,6 +35,8 @@ def position_ids_from_mask(attention_mask:Tensor, # (B,T)
                           ) -> Tensor: # (B,T) 0 at the first real token, counting real tokens only
     "Position ids that ignore padding on either side."
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+last_token_index = last_real_index   # its earlier name, for scripts that import it
 
 # %% ../nbs/02_reward_model.ipynb #3f4609d4
 def _is_texts(x): return isinstance(x, str) or (isinstance(x, (list, tuple)) and len(x) > 0 and all(isinstance(t, str) for t in x))
@@ -70,11 +72,7 @@ class RewardModel(nn.Module):
         self.register_buffer("norm_mean", torch.zeros((), device=self.head.weight.device))
         self.register_buffer("norm_std", torch.ones((), device=self.head.weight.device))
         self.disable_dropout = disable_dropout
-        if disable_dropout:
-            for mod in self.trunk.modules():
-                if isinstance(mod, nn.Dropout): mod.p = 0.0
-            for k in ("attention_dropout", "attn_pdrop", "resid_pdrop", "embd_pdrop", "hidden_dropout", "dropout"):
-                if isinstance(getattr(self.trunk.config, k, None), float): setattr(self.trunk.config, k, 0.0)
+        if disable_dropout: _no_dropout(self.trunk)         # modules, module attributes (Llama's attention_dropout), config (01_agent)
 
     @property
     def device(self): return self.head.weight.device
@@ -88,7 +86,7 @@ class RewardModel(nn.Module):
         if _is_texts(input_ids): return self.score_texts(input_ids, raw=raw, **kwargs)
         if attention_mask is None: attention_mask = torch.ones_like(input_ids)
         if input_ids.shape != attention_mask.shape: raise ValueError(f"input_ids {tuple(input_ids.shape)} and attention_mask {tuple(attention_mask.shape)} must have the same (B,T) shape")
-        last = last_token_index(attention_mask)                                          # (B,)
+        last = last_real_index(attention_mask)                                          # (B,)
         out = self.trunk(input_ids=input_ids, attention_mask=attention_mask.long(),
                          position_ids=position_ids_from_mask(attention_mask), use_cache=False)
         hidden = out.last_hidden_state[torch.arange(len(last), device=last.device), last]  # (B,D)

@@ -21,9 +21,9 @@ from tqdm import tqdm
 from .data import locate, load_rows, seed_everything
 
 # %% auto #0
-__all__ = ['IGNORE_INDEX', 'load_demonstrations', 'tokenize_demonstrations', 'pack_demonstrations', 'DemonstrationCollator',
-           'sft_loss', 'n_targets', 'SFTConfig', 'build_sft_dataset', 'evaluate_sft', 'save_checkpoint', 'train_sft',
-           'plot_history']
+__all__ = ['IGNORE_INDEX', 'save_checkpoint', 'plot_history', 'load_demonstrations', 'tokenize_demonstrations',
+           'pack_demonstrations', 'DemonstrationCollator', 'sft_loss', 'n_targets', 'SFTConfig', 'build_sft_dataset',
+           'evaluate_sft', 'save_sft_checkpoint', 'train_sft', 'plot_sft_history']
 
 # %% ../nbs/06_sft.ipynb #a11e3629
 def load_demonstrations(source, # a `Dataset`, `DatasetDict`, list of dicts, file path (.json/.jsonl/.parquet/.csv, optionally .gz), folder, or hub name
@@ -218,7 +218,7 @@ def evaluate_sft(model, # a causal LM
     return (total / n.clamp(min=1)).item()
 
 # %% ../nbs/06_sft.ipynb #33fb7ddf
-def save_checkpoint(model, # the model (unwrapped from DDP when `accelerator` is given)
+def save_sft_checkpoint(model, # the model (unwrapped from DDP when `accelerator` is given)
                     tokenizer:PreTrainedTokenizerBase|None, # saved beside it, so the folder loads with `from_pretrained`
                     output_dir:str|Path, # the checkpoint folder; replaced if it exists
                     accelerator:Accelerator|None=None, # only its main process writes
@@ -248,6 +248,8 @@ def save_checkpoint(model, # the model (unwrapped from DDP when `accelerator` is
             shutil.rmtree(tmp, ignore_errors=True); raise
     if accelerator is not None: accelerator.wait_for_everyone()
     return out
+
+save_checkpoint = save_sft_checkpoint   # its earlier name, for scripts that import it
 
 # %% ../nbs/06_sft.ipynb #dc24c941
 def _param_groups(model, weight_decay):
@@ -317,11 +319,11 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
     validate(total)
     model.eval()
     if config.output_dir is not None:
-        save_checkpoint(model, tokenizer, config.output_dir, accelerator, sft_config=asdict(config), sft_history=history)
+        save_sft_checkpoint(model, tokenizer, config.output_dir, accelerator, sft_config=asdict(config), sft_history=history)
     return history
 
 # %% ../nbs/06_sft.ipynb #f026ed50
-def plot_history(history:dict, # returned by `train_sft`
+def plot_sft_history(history:dict, # returned by `train_sft`
                  title:str|None=None, # figure title
                  smooth:int|None=None, # trailing moving-average window for the training loss; default: 1/20 of the steps
                 ):
@@ -339,3 +341,5 @@ def plot_history(history:dict, # returned by `train_sft`
     if title: fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+plot_history = plot_sft_history   # its earlier name, for scripts that import it
