@@ -122,7 +122,9 @@ def prepare_output_dir(path:str|Path, # the run's folder
     import shutil
     p = Path(path)
     rec = p/"run.json"
-    if p.exists() and any(p.iterdir()):
+    files = list(p.iterdir()) if p.exists() else []
+    started_only = bool(files) and [f.name for f in files] == ["run.json"] and not resume   # a run that stopped before writing anything
+    if files and not started_only:
         if overwrite: shutil.rmtree(p)
         elif resume:
             if not rec.exists(): raise CLIError(f"--resume: {str(p)!r} holds no instruct-goose run (no run.json): choose the folder of the run to resume")
@@ -152,9 +154,10 @@ def _load_rows(name, what:str, split:str="train"):
     "A `datasets.Dataset` from a hub name, a folder, a file (or a `Dataset`, list of dicts...)."
     from instruct_goose.data import load_rows
     try: return load_rows(name, split=split, what=f"{what} data")
-    except (OSError, FileNotFoundError, ValueError) as e:
-        msg = str(e).splitlines()[0][:200]
-        raise CLIError(f"cannot load {what} dataset {str(name)[:100]!r}: {msg}")
+    except Exception as e:                    # a missing file, a bad format, an empty file (datasets' DatasetGenerationError)...
+        cause = e.__cause__ or e
+        msg = (str(cause).splitlines() or [type(cause).__name__])[0][:200]
+        raise CLIError(f"cannot load {what} dataset {str(name)[:100]!r}: {type(cause).__name__}: {msg} (is the file empty or not a table?)")
 
 def _need_columns(ds, cols:list, what:str, flag:str):
     missing = [c for c in cols if c not in ds.column_names]
@@ -206,6 +209,8 @@ def run_sft(model:str|tuple, # hub name or path, or a `(model, tokenizer)` pair
             resume:bool=False, overwrite:bool=False,
            ) -> dict:
     "Step 1: supervised fine-tuning; the model is saved in `output_dir/model`."
+    if resume: raise CLIError("--resume: an sft run cannot be continued (it keeps no optimizer state): rerun it with --overwrite, "
+                              "or fine-tune its saved model further with --model <output-dir>/model")
     from instruct_goose.sft import SFTConfig, train_sft, plot_sft_history
     cfg = build_config(SFTConfig, {**(config or {}), "output_dir": None}, "sft config")
     out = prepare_output_dir(output_dir, "sft", dataclasses.asdict(cfg), resume, overwrite)
@@ -235,7 +240,7 @@ class RewardConfig:
     warmup_ratio:float = 0.1
     max_grad_norm:float|None = 1.0
     seed:int = 0
-    max_length:int = 512 # texts keep their last `max_length` tokens
+    max_length:int|None = None # texts keep their last `max_length` tokens (None: the model's context, at most 512)
     chosen_column:str = "chosen"
     rejected_column:str = "rejected"
     prompt_column:str|None = None # None: "prompt" when the data has it, else chosen/rejected are full texts
@@ -250,6 +255,7 @@ def run_reward(model:str|tuple, # trunk: hub name or path, or a `(model, tokeniz
                output_dir:str|Path, config:dict|None=None, resume:bool=False, overwrite:bool=False,
               ) -> dict:
     "Step 2: a reward model from comparisons; saved in `output_dir/model` (`RewardModel.from_pretrained`)."
+    if resume: raise CLIError("--resume: a reward run cannot be continued (it keeps no optimizer state): rerun it with --overwrite")
     from instruct_goose.reward import RewardModel, train_reward_model, plot_history
     from instruct_goose.data import PairDataset
     cfg = build_config(RewardConfig, config or {}, "reward config")
@@ -259,9 +265,10 @@ def run_reward(model:str|tuple, # trunk: hub name or path, or a `(model, tokeniz
     _need_columns(ds, [cfg.chosen_column, cfg.rejected_column] + ([cfg.prompt_column] if cfg.prompt_column else []),
                   "comparison", "--set chosen_column=... rejected_column=... prompt_column=...")
     split = ds.train_test_split(test_size=cfg.val_fraction, seed=cfg.seed)
-    kw = dict(tokenizer=tok, max_length=cfg.max_length, chosen_column=cfg.chosen_column, rejected_column=cfg.rejected_column, prompt_column=cfg.prompt_column)
+    try: rm = RewardModel(lm, tokenizer=tok, max_length=cfg.max_length, seed=cfg.seed)
+    except ValueError as e: raise CLIError(f"{e} (--set max_length=...)")
+    kw = dict(tokenizer=tok, max_length=rm.max_length, chosen_column=cfg.chosen_column, rejected_column=cfg.rejected_column, prompt_column=cfg.prompt_column)
     train, val = PairDataset(split["train"], **kw), PairDataset(split["test"], **kw)
-    rm = RewardModel(lm, tokenizer=tok, max_length=cfg.max_length, seed=cfg.seed)
     hist = train_reward_model(rm, train, val, epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, weight_decay=cfg.weight_decay,
                               warmup_ratio=cfg.warmup_ratio, max_grad_norm=cfg.max_grad_norm, seed=cfg.seed, progress=cfg.progress)
     _write_jsonl(out/"metrics.jsonl", {k: hist[k] for k in ("step", "loss", "accuracy", "lr")})

@@ -75,7 +75,13 @@ def load_tokenizer(name:str, # hub name or local path (resolved with `locate`)
 def load_model(name:str, # hub name or local path (resolved with `locate`)
                **kwargs) -> torch.nn.Module:
     "Load any `AutoModelForCausalLM` by hub name or local copy."
-    return AutoModelForCausalLM.from_pretrained(_check_found(name, locate(name)), **kwargs)
+    path = _check_found(name, locate(name))
+    if path != name and Path(path).is_dir() and not (Path(path)/"config.json").exists():
+        try: return AutoModelForCausalLM.from_pretrained(name, **kwargs)   # a tokenizer-only local copy (gpt2): the weights come from the hub
+        except OSError as e:
+            raise OSError(f"the local copy of {name!r} at {path} (from ${DATA_ENV}) holds only a tokenizer, no model, and loading {name!r} "
+                          f"from the hub failed: {str(e).splitlines()[0][:160]}") from e
+    return AutoModelForCausalLM.from_pretrained(path, **kwargs)
 
 # %% ../nbs/00_data.ipynb #6fed795f
 def load_imdb(split:str="train", # "train" or "test"

@@ -14,7 +14,7 @@ from fastcore.basics import patch
 from transformers import AutoModel, PreTrainedTokenizerBase
 
 from .data import locate, load_model, load_tokenizer, tokenize_for_reward, _pad_right
-from .agent import fuse_gelu, disable_dropout as _no_dropout
+from .agent import fuse_gelu, disable_dropout as _no_dropout, _max_positions
 
 # %% auto #0
 __all__ = ['last_token_index', 'HEAD_FILE', 'CONFIG_FILE', 'last_real_index', 'position_ids_from_mask', 'RewardModel',
@@ -45,7 +45,7 @@ class RewardModel(nn.Module):
     "A transformer trunk with a scalar linear head, read at the last real token: $r_\\theta(x, y)$."
     def __init__(self, name_or_path_or_model, # hub name / local path of a causal LM (via `locate`), or a model (causal LM or base transformer; used, not copied)
                  tokenizer:PreTrainedTokenizerBase|None=None, # needed with a model; loaded from the name otherwise
-                 max_length:int=512, # texts are cut to their last `max_length` tokens
+                 max_length:int|None=None, # texts are cut to their last `max_length` tokens (None: the model's context, at most 512)
                  batch_size:int=32, # texts scored per forward pass when called on texts
                  disable_dropout:bool=True, # set every dropout probability in the trunk to 0
                  seed:int|None=0, # seed of the head's initialisation (None: torch's global RNG)
@@ -53,6 +53,9 @@ class RewardModel(nn.Module):
         super().__init__()
         model = name_or_path_or_model
         if isinstance(model, (str, Path)):
+            if (Path(locate(str(model)))/CONFIG_FILE).exists():
+                raise ValueError(f"{str(model)!r} is a saved RewardModel: load it with RewardModel.from_pretrained({str(model)!r}) "
+                                 "(RewardModel(path) would put a new, untrained head on its trunk)")
             if tokenizer is None: tokenizer = load_tokenizer(str(model), padding_side="right")
             model = load_model(str(model))
         if not isinstance(model, nn.Module): raise ValueError(f"name_or_path_or_model must be a name, a path or a transformers model, got {type(model).__name__}")
@@ -60,6 +63,11 @@ class RewardModel(nn.Module):
         if tokenizer.pad_token_id is None: raise ValueError("the tokenizer has no pad token: set tokenizer.pad_token = tokenizer.eos_token (load_tokenizer does)")
         self.trunk = getattr(model, "base_model", model)   # drop the LM head: hidden states only
         fuse_gelu(self.trunk)                              # GPT-2's gelu_new as one kernel: the same function (01_agent)
+        ctx = _max_positions(self.trunk)                  # None for models without a fixed context
+        if max_length is None: max_length = min(512, ctx or 512)
+        if ctx is not None and max_length > ctx:
+            raise ValueError(f"max_length={max_length} is longer than the model's context ({ctx} positions): use max_length <= {ctx}")
+        self.vocab_size = self.trunk.get_input_embeddings().weight.shape[0]
         self.tokenizer, self.max_length, self.batch_size = tokenizer, max_length, batch_size
         D = self.trunk.config.hidden_size
         self.head = nn.Linear(D, 1)
@@ -86,6 +94,10 @@ class RewardModel(nn.Module):
         if _is_texts(input_ids): return self.score_texts(input_ids, raw=raw, **kwargs)
         if attention_mask is None: attention_mask = torch.ones_like(input_ids)
         if input_ids.shape != attention_mask.shape: raise ValueError(f"input_ids {tuple(input_ids.shape)} and attention_mask {tuple(attention_mask.shape)} must have the same (B,T) shape")
+        real = input_ids[attention_mask.bool()]
+        if real.numel() and (real.min() < 0 or real.max() >= self.vocab_size):
+            raise ValueError(f"input_ids holds ids outside the reward model's vocabulary [0, {self.vocab_size}): use its own tokenizer "
+                             "(RewardModel(model, tokenizer=...) with the tokenizer the trunk was trained with)")
         last = last_real_index(attention_mask)                                          # (B,)
         out = self.trunk(input_ids=input_ids, attention_mask=attention_mask.long(),
                          position_ids=position_ids_from_mask(attention_mask), use_cache=False)

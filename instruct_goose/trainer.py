@@ -82,6 +82,9 @@ class RLHFConfig:
     save_total_limit:int|None = 2 # checkpoints kept (None: all)
 
     def __post_init__(self):
+        for f in fields(self):                                   # inf/NaN pass every comparison below unnoticed, or fail mid-run
+            v = getattr(self, f.name)
+            if isinstance(v, float) and not math.isfinite(v): raise _bad(f.name, v, "use a finite number (where None is allowed, None means off)")
         for k in ("batch_size", "mini_batch_size", "gradient_accumulation_steps", "ppo_epochs", "max_new_tokens", "kl_horizon", "ptx_max_length"):
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise _bad(k, v, "use a positive integer")
@@ -547,7 +550,11 @@ def prepare_prompts(self:RLHFTrainer,
         if text_column not in cols: raise ValueError(f"the prompt dataset has columns {cols} and none holds the prompts: pass text_column= (one of them), or name the column 'text' or 'input_ids'")
         items = prompt_dataset[text_column]
     else: items = list(prompt_dataset)
+    bad = [i for i, x in enumerate(items) if x is None or (not isinstance(x, str) and not hasattr(x, "__len__"))]
+    if bad: raise ValueError(f"prompts {bad[:10]} hold {type(items[bad[0]]).__name__}, not text or token ids: drop or fill those rows")
     if isinstance(items[0], str):
+        other = [i for i, x in enumerate(items) if not isinstance(x, str)]
+        if other: raise ValueError(f"prompts {other[:10]} are not text while the first one is: give every prompt as text, or every one as token ids")
         if self.tokenizer is None: raise ValueError("the prompts are text but the trainer has no tokenizer: pass tokenizer= to RLHFTrainer, or pre-tokenise the prompts (input_ids)")
         ids = self.tokenizer(list(items), add_special_tokens=True)["input_ids"]
     else: ids = [[int(t) for t in x] for x in items]
