@@ -138,7 +138,6 @@ class RewardModel(nn.Module):
 
 # %% ../nbs/02_reward_model.ipynb #64267ef5
 @patch
-@torch.no_grad()
 def normalize(self:RewardModel, texts_or_scores, # reference texts (SFT samples, demonstrations), or their RAW scores (B,)
               unit_std:bool=False, # also scale so the references have standard deviation 1
               batch_size:int|None=None, # texts per forward pass
@@ -150,7 +149,7 @@ def normalize(self:RewardModel, texts_or_scores, # reference texts (SFT samples,
     mean = raw.mean()
     std = raw.std() if unit_std else torch.ones(())
     if unit_std and not std > 0: raise ValueError("the reference samples all have the same score: cannot scale to unit std; use unit_std=False")
-    self.norm_mean.fill_(mean.item()); self.norm_std.fill_(std.item())
+    with torch.no_grad(): self.norm_mean.fill_(mean.item()); self.norm_std.fill_(std.item())   # scores come detached; the buffers are set outside autograd
     return {"mean": mean.item(), "std": std.item()}
 
 # %% ../nbs/02_reward_model.ipynb #049c1435
@@ -304,10 +303,10 @@ def save_checkpoint(rm:RewardModel, path:str|Path):
 def train_reward_model(rm:RewardModel, # the model to train (in place)
                        train_ds, # a `PairDataset` or `RankingDataset`
                        val_ds=None, # evaluated after every epoch (and before training)
-                       epochs:int=1,
+                       epochs:int=1, # passes over `train_ds`
                        lr:float=1e-4, # peak learning rate of AdamW
                        batch_size:int=16, # pairs (or prompts) per step
-                       weight_decay:float=0.0,
+                       weight_decay:float=0.0, # AdamW's decoupled weight decay
                        warmup_ratio:float=0.1, # fraction of the steps spent warming up
                        lr_scheduler:str="linear", # any `transformers.get_scheduler` name ("linear", "cosine", "constant_with_warmup")
                        max_grad_norm:float|None=1.0, # gradient clipping (None: off)
@@ -373,7 +372,8 @@ def train_reward_model(rm:RewardModel, # the model to train (in place)
 
 # %% ../nbs/02_reward_model.ipynb #0315f548
 def plot_history(hist:dict, # returned by `train_reward_model`
-                 title:str|None=None, smooth:int=20, # moving-average window over training steps
+                 title:str|None=None, # the figure's title
+                 smooth:int=20, # moving-average window over training steps
                 ):
     "Learning curves: loss and accuracy, training (per step, smoothed) and validation (per epoch)."
     import matplotlib.pyplot as plt

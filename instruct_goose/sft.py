@@ -168,9 +168,9 @@ class SFTConfig:
     eval_every:int|None=None # validation every this many steps (also before training and at the end); None: before and after only
     eval_batch_size:int|None=None # defaults to `batch_size`
     output_dir:str|None=None # where the final model + tokenizer are saved (atomically); None: not saved
-    prompt_column:str="prompt" # see `tokenize_demonstrations`
-    response_column:str="response"
-    text_column:str="text"
+    prompt_column:str="prompt" # column of prompts (prompt/response pairs; see `tokenize_demonstrations`)
+    response_column:str="response" # column of responses (pairs)
+    text_column:str="text" # column of plain texts (when there are no pairs)
     mixed_precision:str="no" # "no", "fp16" or "bf16" (passed to `Accelerator`)
     progress:bool=True # show a tqdm progress bar
 
