@@ -426,8 +426,10 @@ def step(self:RLHFTrainer,
         for start in range(0, B, c.mini_batch_size):
             idx = perm[start:start + c.mini_batch_size].sort().values     # sorted: one minibatch = the rollout's own row order
             micro = [m for m in idx.tensor_split(min(c.gradient_accumulation_steps, len(idx)))]
-            ntok = torch.stack([rb.response_mask[mi].sum() for mi in micro]).double()
-            w = [1.0] if len(micro) == 1 else (ntok / ntok.sum()).tolist()   # shares of the response tokens: the losses are token means
+            if len(micro) == 1: w = [1.0]
+            else:                                                            # shares of the response tokens: the losses are token means
+                ntok = torch.stack([rb.response_mask[mi].sum() for mi in micro]).double()
+                w = (ntok / ntok.sum()).tolist()
             self.optimizer.zero_grad(set_to_none=True)
             mstats, pstats = [], []
             for j, mi in enumerate(micro):
