@@ -52,7 +52,7 @@ def toy_tokenizer():
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", padding_side="left")
 
 # %% ../nbs/07_cli.ipynb #32016bec
-import dataclasses, difflib, json, os, sys, time
+import dataclasses, difflib, json, os, re, sys, time
 from pathlib import Path
 import torch
 
@@ -561,4 +561,7 @@ def main(argv:list[str]|None=None) -> int:
     except KeyboardInterrupt:
         print(f"interrupted: the last checkpoint in {args.output_dir!r} is intact; continue with the same command and --resume", file=sys.stderr); return 130
     except ValueError as e:   # the library's own checks name the problem and the fix
-        print(f"error: {str(e).splitlines()[0]}", file=sys.stderr); return 2
+        msg = str(e).splitlines()[0]
+        fields = dict.fromkeys(re.findall(r"RLHFConfig\.(\w+)", msg))   # the API's names, as the command line spells them
+        if fields: msg += " (on the command line: " + ", ".join(f"--set {k}=..." for k in fields) + ")"
+        print(f"error: {msg}", file=sys.stderr); return 2
