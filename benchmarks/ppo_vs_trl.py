@@ -214,7 +214,9 @@ def runs_table(paths:list) -> str:
         v = sorted(v); qs = st.quantiles(v, n=4) if len(v) > 1 else [v[0]] * 3
         return f"median **{st.median(v):.2f}x**, quartiles {qs[0]:.2f}-{qs[2]:.2f}, min {v[0]:.2f}, max {v[-1]:.2f}"
     rows += ["", f"Paired per-iteration ratios (busy), pooled over {len(paths)} runs ({len(pooled['ig-shared'])} pairs): "
-             f"separate critic {q(pooled['ig-separate'])}; shared trunk {q(pooled['ig-shared'])}."]
+             f"separate critic {q(pooled['ig-separate'])}; shared trunk {q(pooled['ig-shared'])}.",
+             "", f"Pairs at the targets: separate critic >= 1.5x in {sum(r >= 1.5 for r in pooled['ig-separate'])} of {len(pooled['ig-separate'])}, "
+             f"shared trunk >= 2.5x in {sum(r >= 2.5 for r in pooled['ig-shared'])} of {len(pooled['ig-shared'])}."]
     return "\n".join(rows)
 
 
