@@ -339,7 +339,8 @@ def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, t
     lm, tok = _load_lm(model) if isinstance(model, str) else model
     prompts = _load_rows(dataset, "prompt")
     if len(prompts) == 0: raise CLIError(f"the prompt dataset {str(dataset)!r} is empty: give at least one prompt")
-    col = text_column or ("prompt" if "prompt" in prompts.column_names else "text")
+    from instruct_goose.trainer import PROMPT_COLUMNS             # the same columns `train` looks for
+    col = text_column or next((k for k in PROMPT_COLUMNS if k in prompts.column_names), "prompt")
     _need_columns(prompts, [col], "prompt", "--set text_column=...")
     fn, kind = _reward_fn(reward, reward_model)
     agent = Agent(lm)

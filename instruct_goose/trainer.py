@@ -18,8 +18,8 @@ from .gae import compute_rewards, gae, masked_mean, masked_whiten, ends_with_eos
 from .loss import policy_loss, value_loss, entropy_loss, ptx_loss, FixedKLController, AdaptiveKLController
 
 # %% auto #0
-__all__ = ['RLHFConfig', 'RolloutBatch', 'check_scores', 'pad_left', 'RLHFTrainer', 'find_checkpoint', 'load_metrics',
-           'plot_metrics']
+__all__ = ['PROMPT_COLUMNS', 'RLHFConfig', 'RolloutBatch', 'check_scores', 'pad_left', 'RLHFTrainer', 'find_checkpoint',
+           'load_metrics', 'plot_metrics']
 
 # %% ../nbs/05_trainer.ipynb #c9760178
 def _bad(name, value, fix): return ValueError(f"RLHFConfig.{name}={value!r} is invalid: {fix}")
@@ -124,6 +124,20 @@ class RLHFConfig:
 
     @property
     def micro_batch_size(self) -> int: return self.mini_batch_size // self.gradient_accumulation_steps
+
+def _names_checked(init):
+    "The dataclass `__init__`, with an unknown field named and the nearest real one suggested (`kl_coef` -> `init_kl_coef`)."
+    import difflib, functools
+    @functools.wraps(init)
+    def checked(self, *args, **kwargs):
+        names = [f.name for f in fields(type(self))]
+        for k in kwargs:
+            if k not in names:
+                near = difflib.get_close_matches(k, names, n=1, cutoff=0.6)
+                raise TypeError(f"{type(self).__name__} has no field {k!r}" + (f": did you mean {near[0]!r}?" if near else "; its fields are listed by dataclasses.fields(RLHFConfig)"))
+        init(self, *args, **kwargs)
+    return checked
+RLHFConfig.__init__ = _names_checked(RLHFConfig.__init__)
 
 # %% ../nbs/05_trainer.ipynb #c2ae47eb
 @dataclass
@@ -538,18 +552,20 @@ def _max_positions(self:RLHFTrainer) -> int|None:
         if isinstance(getattr(cfg, k, None), int): return getattr(cfg, k)
     return None
 
+PROMPT_COLUMNS = ("input_ids", "prompt", "text", "query")   # where `train` looks for the prompts, in this order
+
 @patch
 def prepare_prompts(self:RLHFTrainer,
                     prompt_dataset, # a `datasets.Dataset`, a list of strings, or a list of id lists
-                    text_column:str|None=None, # the column with prompts (default: input_ids, text, prompt or query)
+                    text_column:str|None=None, # the column with prompts (default: the first of `PROMPT_COLUMNS` it has)
                    ) -> list: # token-id lists
     "Token ids of every prompt, checked to be non-empty and to leave room for the response."
     c = self.config
     if prompt_dataset is None or len(prompt_dataset) == 0: raise ValueError("the prompt dataset is empty: pass at least one prompt")
     cols = getattr(prompt_dataset, "column_names", None)
     if cols is not None:
-        if text_column is None: text_column = next((k for k in ("input_ids", "text", "prompt", "query") if k in cols), None)
-        if text_column not in cols: raise ValueError(f"the prompt dataset has columns {cols} and none holds the prompts: pass text_column= (one of them), or name the column 'text' or 'input_ids'")
+        if text_column is None: text_column = next((k for k in PROMPT_COLUMNS if k in cols), None)
+        if text_column not in cols: raise ValueError(f"the prompt dataset has columns {cols} and none holds the prompts: pass text_column= (one of them), or name the column 'prompt' (or 'input_ids' for token ids)")
         items = prompt_dataset[text_column]
     else: items = list(prompt_dataset)
     bad = [i for i, x in enumerate(items) if x is None or (not isinstance(x, str) and not hasattr(x, "__len__"))]
