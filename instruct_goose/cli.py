@@ -157,7 +157,9 @@ def _load_rows(name, what:str, split:str="train"):
     except Exception as e:                    # a missing file, a bad format, an empty file (datasets' DatasetGenerationError)...
         cause = e.__cause__ or e
         msg = (str(cause).splitlines() or [type(cause).__name__])[0][:200]
-        raise CLIError(f"cannot load {what} dataset {str(name)[:100]!r}: {type(cause).__name__}: {msg} (is the file empty or not a table?)")
+        hint = (" (choose one with --split)" if "split" in msg.lower() else
+                " (is the file empty or not a table?)" if "Arrow" in type(cause).__name__ or type(e).__name__ == "DatasetGenerationError" else "")
+        raise CLIError(f"cannot load {what} dataset {str(name)[:100]!r}: {type(cause).__name__}: {msg}{hint}")
 
 def _need_columns(ds, cols:list, what:str, flag:str):
     missing = [c for c in cols if c not in ds.column_names]
@@ -207,6 +209,7 @@ def run_sft(model:str|tuple, # hub name or path, or a `(model, tokenizer)` pair
             config:dict|None=None, # `SFTConfig` fields
             val_dataset=None, # validation demonstrations (default: 5% of `dataset`)
             resume:bool=False, overwrite:bool=False,
+            split:str="train", # the split of a hub dataset or folder (a single file is read whole)
            ) -> dict:
     "Step 1: supervised fine-tuning; the model is saved in `output_dir/model`."
     if resume: raise CLIError("--resume: an sft run cannot be continued (it keeps no optimizer state): rerun it with --overwrite, "
@@ -215,13 +218,13 @@ def run_sft(model:str|tuple, # hub name or path, or a `(model, tokenizer)` pair
     cfg = build_config(SFTConfig, {**(config or {}), "output_dir": None}, "sft config")
     out = prepare_output_dir(output_dir, "sft", dataclasses.asdict(cfg), resume, overwrite)
     lm, tok = _load_lm(model) if isinstance(model, str) else model
-    ds = _load_rows(dataset, "demonstration")
+    ds = _load_rows(dataset, "demonstration", split)
     if not ({cfg.text_column} <= set(ds.column_names) or {cfg.prompt_column, cfg.response_column} <= set(ds.column_names)):
         raise CLIError(f"the demonstration dataset needs a {cfg.text_column!r} column or {cfg.prompt_column!r} and {cfg.response_column!r} "
                        f"columns (it has {ds.column_names}): rename them, or --set text_column=... / prompt_column=... response_column=...")
     if val_dataset is None:
-        split = ds.train_test_split(test_size=max(1, len(ds)//20), seed=cfg.seed)
-        ds, val_dataset = split["train"], split["test"]
+        parts = ds.train_test_split(test_size=max(1, len(ds)//20), seed=cfg.seed)
+        ds, val_dataset = parts["train"], parts["test"]
     hist = train_sft(lm, tok, ds, val_dataset, cfg)
     _write_jsonl(out/"metrics.jsonl", {k: v for k, v in hist.items() if not k.startswith("val")})
     _save_plot(plot_sft_history(hist), out/"sft_curves.png")
@@ -253,6 +256,7 @@ class RewardConfig:
 def run_reward(model:str|tuple, # trunk: hub name or path, or a `(model, tokenizer)` pair
                dataset, # comparisons: hub name, path, list of dicts or `datasets.Dataset`
                output_dir:str|Path, config:dict|None=None, resume:bool=False, overwrite:bool=False,
+               split:str="train", # the split of a hub dataset or folder (a single file is read whole)
               ) -> dict:
     "Step 2: a reward model from comparisons; saved in `output_dir/model` (`RewardModel.from_pretrained`)."
     if resume: raise CLIError("--resume: a reward run cannot be continued (it keeps no optimizer state): rerun it with --overwrite")
@@ -261,20 +265,20 @@ def run_reward(model:str|tuple, # trunk: hub name or path, or a `(model, tokeniz
     cfg = build_config(RewardConfig, config or {}, "reward config")
     out = prepare_output_dir(output_dir, "reward", dataclasses.asdict(cfg), resume, overwrite)
     lm, tok = _load_lm(model) if isinstance(model, str) else model
-    ds = _load_rows(dataset, "comparison")
+    ds = _load_rows(dataset, "comparison", split)
     _need_columns(ds, [cfg.chosen_column, cfg.rejected_column] + ([cfg.prompt_column] if cfg.prompt_column else []),
                   "comparison", "--set chosen_column=... rejected_column=... prompt_column=...")
-    split = ds.train_test_split(test_size=cfg.val_fraction, seed=cfg.seed)
+    parts = ds.train_test_split(test_size=cfg.val_fraction, seed=cfg.seed)
     try: rm = RewardModel(lm, tokenizer=tok, max_length=cfg.max_length, seed=cfg.seed)
     except ValueError as e: raise CLIError(f"{e} (--set max_length=...)")
     kw = dict(tokenizer=tok, max_length=rm.max_length, chosen_column=cfg.chosen_column, rejected_column=cfg.rejected_column, prompt_column=cfg.prompt_column)
-    train, val = PairDataset(split["train"], **kw), PairDataset(split["test"], **kw)
+    train, val = PairDataset(parts["train"], **kw), PairDataset(parts["test"], **kw)
     hist = train_reward_model(rm, train, val, epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, weight_decay=cfg.weight_decay,
                               warmup_ratio=cfg.warmup_ratio, max_grad_norm=cfg.max_grad_norm, seed=cfg.seed, progress=cfg.progress)
     _write_jsonl(out/"metrics.jsonl", {k: hist[k] for k in ("step", "loss", "accuracy", "lr")})
     _save_plot(plot_history(hist), out/"reward_curves.png")
     pc = cfg.prompt_column or ("prompt" if "prompt" in ds.column_names else None)
-    ref_texts = [(r[pc] if pc else "") + r[cfg.chosen_column] for r in split["train"].select(range(min(512, len(split["train"]))))]
+    ref_texts = [(r[pc] if pc else "") + r[cfg.chosen_column] for r in parts["train"].select(range(min(512, len(parts["train"]))))]
     rm.normalize(ref_texts)
     rm.save_pretrained(out/"model")
     return _finish(out, {"pairs_train": len(train), "pairs_val": len(val), "val_accuracy_before": hist["val_accuracy"][0],
@@ -325,6 +329,7 @@ def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, t
             reward_model:str|None=None, # or a folder written by the reward step
             config:dict|None=None, # `RLHFConfig` fields, plus `num_iterations`, `text_column` and `progress`
             resume:bool=False, overwrite:bool=False, on_iteration=None,
+            split:str="train", # the split of a hub dataset or folder (a single file is read whole)
            ) -> dict:
     "Step 3: PPO against the reward, with a KL penalty to the SFT model; the policy is saved in `output_dir/model`."
     from instruct_goose.trainer import RLHFConfig, RLHFTrainer, plot_metrics
@@ -337,7 +342,7 @@ def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, t
     cfg = build_config(RLHFConfig, {**config, "output_dir": str(out)}, "ppo config")
     prepare_output_dir(out, "ppo", {**dataclasses.asdict(cfg), "num_iterations": num_iterations, "text_column": text_column}, resume, overwrite)
     lm, tok = _load_lm(model) if isinstance(model, str) else model
-    prompts = _load_rows(dataset, "prompt")
+    prompts = _load_rows(dataset, "prompt", split)
     if len(prompts) == 0: raise CLIError(f"the prompt dataset {str(dataset)!r} is empty: give at least one prompt")
     from instruct_goose.trainer import PROMPT_COLUMNS             # the same columns `train` looks for
     col = text_column or next((k for k in PROMPT_COLUMNS if k in prompts.column_names), "prompt")
@@ -535,6 +540,7 @@ def _parser():
         sp = sub.add_parser(name, help={"sft": "step 1: supervised fine-tuning", "reward": "step 2: a reward model from comparisons", "ppo": "step 3: PPO against a reward"}[name])
         sp.add_argument("--model", required=True, help="hub name or local folder of the model")
         sp.add_argument("--dataset", required=True, help=f"hub name, local folder or file of {what}")
+        sp.add_argument("--split", default="train", help="the split of a hub dataset or folder (default: train; a single file is read whole)")
         if name == "ppo":
             sp.add_argument("--reward-model", help="folder written by `instruct-goose reward`")
             sp.add_argument("--reward", help="a built-in reward: vader (sentiment of the response) or toy")
@@ -551,9 +557,9 @@ def main(argv:list[str]|None=None) -> int:
         cfg = _nest({**load_yaml(args.config), **parse_overrides(args.set)})
         kw = dict(resume=args.resume, overwrite=args.overwrite)
         if args.command == "pipeline": run_pipeline(args.output_dir, cfg, **kw)
-        elif args.command == "sft": run_sft(args.model, args.dataset, args.output_dir, cfg, **kw)
-        elif args.command == "reward": run_reward(args.model, args.dataset, args.output_dir, cfg, **kw)
-        elif args.command == "ppo": run_ppo(args.model, args.dataset, args.output_dir, args.reward, args.reward_model, cfg, **kw)
+        elif args.command == "sft": run_sft(args.model, args.dataset, args.output_dir, cfg, split=args.split, **kw)
+        elif args.command == "reward": run_reward(args.model, args.dataset, args.output_dir, cfg, split=args.split, **kw)
+        elif args.command == "ppo": run_ppo(args.model, args.dataset, args.output_dir, args.reward, args.reward_model, cfg, split=args.split, **kw)
         return 0
     except CLIError as e:
         print(f"error: {e}", file=sys.stderr); return 2
