@@ -95,7 +95,7 @@ class RewardModel(nn.Module):
         if attention_mask is None: attention_mask = torch.ones_like(input_ids)
         if input_ids.shape != attention_mask.shape: raise ValueError(f"input_ids {tuple(input_ids.shape)} and attention_mask {tuple(attention_mask.shape)} must have the same (B,T) shape")
         real = input_ids[attention_mask.bool()]
-        if real.numel() and (real.min() < 0 or real.max() >= self.vocab_size):
+        if ((real < 0) | (real >= self.vocab_size)).any():                             # one host sync
             raise ValueError(f"input_ids holds ids outside the reward model's vocabulary [0, {self.vocab_size}): use its own tokenizer "
                              "(RewardModel(model, tokenizer=...) with the tokenizer the trunk was trained with)")
         last = last_real_index(attention_mask)                                          # (B,)
