@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from fastcore.basics import patch
 
-from .agent import Agent, ReferenceModel, create_reference_model, is_peft_model
+from .agent import Agent, ReferenceModel, create_reference_model, is_peft_model, _unwrap
 from .gae import compute_rewards, gae, masked_mean, masked_whiten, ends_with_eos, missing_eos_penalty
 from .loss import policy_loss, value_loss, entropy_loss, ptx_loss, FixedKLController, AdaptiveKLController
 
@@ -236,6 +236,14 @@ def _adamw(groups:list, device=None, **kw) -> torch.optim.Optimizer:
         except (RuntimeError, ValueError, TypeError): pass
     return torch.optim.AdamW(groups, **kw)
 
+def _check_vocab(agent, tokenizer):
+    "Warn when the tokenizer cannot be the policy's: larger than its vocabulary, or far smaller (padded vocabularies are fine)."
+    V, n = _unwrap(agent.policy).get_output_embeddings().weight.shape[0], len(tokenizer)
+    if n > V: warnings.warn(f"the tokenizer has {n} tokens but the policy's vocabulary only {V}: ids past {V - 1} would fail; "
+                            "pass the policy's own tokenizer, or resize its embeddings after adding tokens")
+    elif V > 2 * n: warnings.warn(f"the policy's vocabulary ({V}) is over twice the tokenizer's ({n}): sampled ids past {n - 1} "
+                                  "decode to nothing; is this the policy's tokenizer?")
+
 class RLHFTrainer:
     "PPO for RLHF: rollouts, KL-shaped rewards, GAE and clipped policy/value updates of an `Agent`, with accelerate."
     def __init__(self,
@@ -266,6 +274,7 @@ class RLHFTrainer:
         model.eval()
         self.reward_kind = _reward_kind(reward_fn, reward_inputs)
         self.reward_fn, self.reward_inputs, self.tokenizer, self.ptx_dataset = reward_fn, reward_inputs, tokenizer, ptx_dataset
+        if tokenizer is not None: _check_vocab(model, tokenizer)
         if config.ptx_coef > 0 and ptx_dataset is None: raise ValueError(f"RLHFConfig.ptx_coef={config.ptx_coef} needs ptx_dataset= (pretraining texts); or set ptx_coef=0")
         self._check_trackers()
         from accelerate import Accelerator
