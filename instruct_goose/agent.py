@@ -275,12 +275,16 @@ def _as_mask(m, name):
     return m.long()
 
 def _check_ids(ids, mask, name, model=None):
-    if not isinstance(ids, Tensor) or ids.dim() != 2:
-        raise ValueError(f"{name} must be a 2-D (batch, length) tensor of token ids, got {getattr(ids, 'shape', type(ids))}: add a batch dimension with ids[None]")
+    mask_name = "attention_mask" if name == "input_ids" else f"{name}_mask"
+    if not isinstance(ids, Tensor):
+        raise ValueError(f"{name} must be a 2-D (batch, length) tensor of token ids, got a {type(ids).__name__}: tokenize with tokenizer(..., padding=True, return_tensors='pt')")
+    if ids.dim() != 2:
+        raise ValueError(f"{name} must be a 2-D (batch, length) tensor of token ids, got shape {tuple(ids.shape)}: add a batch dimension with ids[None]")
+    if mask is None: raise ValueError(f"{mask_name} is None: pass the tokenizer's attention_mask (1 = real token, 0 = padding)")
     if not isinstance(mask, Tensor) or mask.shape != ids.shape:
-        raise ValueError(f"{name}_mask must have the same shape as {name} {tuple(ids.shape)}, got {tuple(getattr(mask, 'shape', ()))}: pass the tokenizer's attention_mask")
+        raise ValueError(f"{mask_name} must have the same shape as {name} {tuple(ids.shape)}, got {tuple(getattr(mask, 'shape', ()))}: pass the tokenizer's attention_mask")
     if ids.dtype.is_floating_point: raise ValueError(f"{name} must be integer token ids, got {ids.dtype}")
-    mask = _as_mask(mask, f"{name}_mask")
+    mask = _as_mask(mask, mask_name)
     if model is not None and ids.numel():
         V = _unwrap(model).get_output_embeddings().weight.shape[0]
         real = ids[mask.bool()]
