@@ -285,12 +285,14 @@ def _check_ids(ids, mask, name, model=None):
         raise ValueError(f"{mask_name} must have the same shape as {name} {tuple(ids.shape)}, got {tuple(getattr(mask, 'shape', ()))}: pass the tokenizer's attention_mask")
     if ids.dtype.is_floating_point: raise ValueError(f"{name} must be integer token ids, got {ids.dtype}")
     mask = _as_mask(mask, mask_name)
-    if model is not None and ids.numel():
-        V = _unwrap(model).get_output_embeddings().weight.shape[0]
-        real = ids[mask.bool()]
-        if real.numel() and (real.min() < 0 or real.max() >= V):
-            raise ValueError(f"{name} holds ids outside the model's vocabulary [0, {V}): use the model's own tokenizer (or resize the embeddings after adding tokens)")
+    if model is not None: _check_in_vocab(ids, mask, _unwrap(model).get_output_embeddings().weight.shape[0], name)
     return mask
+
+def _check_in_vocab(ids, mask, V:int, name:str, owner:str="the model's"):
+    "Raise when a real (mask = 1) id is outside [0, V); one host sync."
+    real = ids[mask.bool()]
+    if ((real < 0) | (real >= V)).any():
+        raise ValueError(f"{name} holds ids outside {owner} vocabulary [0, {V}): use {owner} own tokenizer (or resize the embeddings after adding tokens)")
 
 def _check_room(model, n_tokens:int, what:str):
     n = _max_positions(model)

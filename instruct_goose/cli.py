@@ -336,8 +336,8 @@ def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, t
     from instruct_goose.agent import Agent, create_reference_model
     config = dict(config or {})
     num_iterations, text_column = int(config.pop("num_iterations", 20)), config.pop("text_column", None)
-    progress = config.pop("progress", True)
-    if isinstance(progress, str): progress = progress.lower() not in ("false", "0", "no", "off")
+    progress = config.pop("progress", True)                        # --set values are YAML: true/false arrive as bools
+    if not isinstance(progress, bool): raise CLIError(f"ppo config progress={progress!r} is invalid: use true or false")
     out = Path(output_dir)
     cfg = build_config(RLHFConfig, {**config, "output_dir": str(out)}, "ppo config")
     prepare_output_dir(out, "ppo", {**dataclasses.asdict(cfg), "num_iterations": num_iterations, "text_column": text_column}, resume, overwrite)

@@ -14,7 +14,7 @@ from fastcore.basics import patch
 from transformers import AutoModel, PreTrainedTokenizerBase
 
 from .data import locate, load_model, load_tokenizer, tokenize_for_reward, _pad_right
-from .agent import fuse_gelu, disable_dropout as _no_dropout, _max_positions
+from .agent import fuse_gelu, disable_dropout as _no_dropout, _max_positions, _check_in_vocab
 
 # %% auto #0
 __all__ = ['last_token_index', 'HEAD_FILE', 'CONFIG_FILE', 'last_real_index', 'position_ids_from_mask', 'RewardModel',
@@ -94,10 +94,7 @@ class RewardModel(nn.Module):
         if _is_texts(input_ids): return self.score_texts(input_ids, raw=raw, **kwargs)
         if attention_mask is None: attention_mask = torch.ones_like(input_ids)
         if input_ids.shape != attention_mask.shape: raise ValueError(f"input_ids {tuple(input_ids.shape)} and attention_mask {tuple(attention_mask.shape)} must have the same (B,T) shape")
-        real = input_ids[attention_mask.bool()]
-        if ((real < 0) | (real >= self.vocab_size)).any():                             # one host sync
-            raise ValueError(f"input_ids holds ids outside the reward model's vocabulary [0, {self.vocab_size}): use its own tokenizer "
-                             "(RewardModel(model, tokenizer=...) with the tokenizer the trunk was trained with)")
+        _check_in_vocab(input_ids, attention_mask, self.vocab_size, "input_ids", owner="the reward model's")   # as Agent's inputs (01)
         last = last_real_index(attention_mask)                                          # (B,)
         out = self.trunk(input_ids=input_ids, attention_mask=attention_mask.long(),
                          position_ids=position_ids_from_mask(attention_mask), use_cache=False)
