@@ -11,9 +11,10 @@ import torch
 from transformers import AutoTokenizer, AutoModelForCausalLM, PreTrainedTokenizerBase
 
 # %% auto #0
-__all__ = ['DATA_ENV', 'LOCAL_COPIES', 'data_dir', 'locate', 'load_tokenizer', 'load_model', 'load_imdb', 'load_hh_rlhf',
-           'seed_everything', 'tiny_model', 'load_rows', 'load_preference_data', 'tokenize_for_reward', 'PairDataset',
-           'RankingDataset']
+__all__ = ['DATA_ENV', 'LOCAL_COPIES', 'LLAMA2C_ON_HUB', 'CACHE_ENV', 'data_dir', 'locate', 'load_tokenizer', 'load_model',
+           'load_imdb', 'load_hh_rlhf', 'rope_pairs_to_halves', 'read_llama2c', 'llama2c_tokenizer', 'convert_llama2c',
+           'cache_dir', 'seed_everything', 'tiny_model', 'load_rows', 'load_preference_data', 'tokenize_for_reward',
+           'PairDataset', 'RankingDataset']
 
 # %% ../nbs/00_data.ipynb #3d92d3b6
 DATA_ENV = "INSTRUCT_GOOSE_DATA"
@@ -28,6 +29,10 @@ LOCAL_COPIES = {
     "stanfordnlp/imdb": "imdb",
     "Anthropic/hh-rlhf": "hh-rlhf",               # human preference pairs
 }
+
+#: models the hub has only in llama2.c's format: name -> (hub repo, checkpoint, tokenizer); see "stories260K from llama2.c"
+LLAMA2C_ON_HUB = {"stories260K": ("karpathy/tinyllamas", "stories260K/stories260K.bin", "stories260K/tok512.bin")}
+CACHE_ENV = "INSTRUCT_GOOSE_CACHE"   # where such models are converted to, once (default ~/.cache/instruct_goose)
 
 # %% ../nbs/00_data.ipynb #1876b265
 def data_dir() -> Path|None:
@@ -51,11 +56,9 @@ def locate(name:str|Path, # a hub name (`gpt2`, `imdb`), a local path, or a name
     return name
 
 # %% ../nbs/00_data.ipynb #78e0cfbc
-_NOT_ON_HUB = {"stories260K": "download stories260K.bin from karpathy/tinyllamas, convert it with shared/data/stories260K/convert_llama2c_to_hf.py"}
-
-def _check_found(name, path):
-    if name in _NOT_ON_HUB and path == name:
-        raise FileNotFoundError(f"{name!r} has no Hugging Face hub copy: {_NOT_ON_HUB[name]}, and set ${DATA_ENV} to the folder that holds 'stories260K/hf'")
+def _resolve(name, path):
+    "`path` (from `locate`); for a model the hub has only in llama2.c's format, its converted copy, made on first use."
+    if name in LLAMA2C_ON_HUB and path == name: return _from_llama2c_hub(name)
     return path
 
 # %% ../nbs/00_data.ipynb #e5f8894b
@@ -64,7 +67,7 @@ def load_tokenizer(name:str, # hub name or local path (resolved with `locate`)
                    **kwargs) -> PreTrainedTokenizerBase:
     "Load a tokenizer, give it a pad token (EOS when it has none) and set its padding side."
     if padding_side not in ("left", "right"): raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
-    tok = AutoTokenizer.from_pretrained(_check_found(name, locate(name)), **kwargs)
+    tok = AutoTokenizer.from_pretrained(_resolve(name, locate(name)), **kwargs)
     if tok.pad_token is None:
         if tok.eos_token is None: raise ValueError(f"tokenizer {name!r} has neither a pad nor an EOS token: add one with tok.add_special_tokens({{'pad_token': ...}}) and resize the model's embeddings")
         tok.pad_token = tok.eos_token
@@ -75,7 +78,7 @@ def load_tokenizer(name:str, # hub name or local path (resolved with `locate`)
 def load_model(name:str, # hub name or local path (resolved with `locate`)
                **kwargs) -> torch.nn.Module:
     "Load any `AutoModelForCausalLM` by hub name or local copy."
-    path = _check_found(name, locate(name))
+    path = _resolve(name, locate(name))
     if path != name and Path(path).is_dir() and not (Path(path)/"config.json").exists():
         try: return AutoModelForCausalLM.from_pretrained(name, **kwargs)   # a tokenizer-only local copy (gpt2): the weights come from the hub
         except OSError as e:
@@ -104,6 +107,126 @@ def load_hh_rlhf(subset:str="harmless-base", # the HH-RLHF data folder
         if not f.exists(): raise FileNotFoundError(f"no local copy of HH-RLHF {subset}/{split} at {f}: unset ${DATA_ENV} to use the hub")
         return load_dataset("json", data_files={split: str(f)}, split=split)
     return load_dataset("Anthropic/hh-rlhf", data_dir=subset, split=split)
+
+# %% ../nbs/00_data.ipynb #da0da9a4
+def rope_pairs_to_halves(w:torch.Tensor, # (n_heads * head_dim, in) a query or key projection, rows in llama2.c's layout
+                         n_heads:int, # the number of heads in `w`'s rows (key/value heads for W_k)
+                        ) -> torch.Tensor:
+    "Reorder each head's rows from rotary pairs of neighbours (2i, 2i+1) to 🤗 Llama's halves (i, i + d/2)."
+    rows, cols = w.shape
+    d = rows // n_heads
+    if rows % n_heads or d % 2: raise ValueError(f"{rows} rows do not split into {n_heads} heads of an even size")
+    return w.reshape(n_heads, d // 2, 2, cols).transpose(1, 2).reshape(rows, cols)
+
+# %% ../nbs/00_data.ipynb #43677616
+import math, shutil, struct, tempfile
+import huggingface_hub
+
+def read_llama2c(path:str|Path, # a llama2.c checkpoint in its original .bin format (version 0)
+                ) -> tuple:
+    "`(LlamaConfig, state_dict)` of a llama2.c checkpoint, with 🤗 Llama's parameter names and rotary layout."
+    from transformers import LlamaConfig
+    raw = Path(path).read_bytes()
+    if raw[:4] == struct.pack("<I", 0x616b3432):
+        raise ValueError(f"{path} is a newer llama2.c export (version 1 or 2, magic 'ak42'): export the model with `python export.py --version 0`")
+    head = struct.unpack_from("<7i", raw) if len(raw) >= 28 else (0,) * 7
+    dim, hidden, n_layers, n_heads, n_kv, vocab, seq_len = head
+    tied, vocab = vocab > 0, abs(vocab)
+    if min(dim, hidden, n_layers, n_heads, n_kv, vocab, seq_len) <= 0 or dim % n_heads or n_heads % n_kv:
+        raise ValueError(f"{path} does not start with llama2.c's header (dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, "
+                         f"seq_len): read {head}. Newer llama2.c exports (version 1 and 2) start with a magic number instead: "
+                         f"export with `python export.py --version 0`")
+    d = dim // n_heads
+    shapes = {"embed": (vocab, dim), "attn_norm": (n_layers, dim), "wq": (n_layers, dim, dim), "wk": (n_layers, n_kv * d, dim),
+              "wv": (n_layers, n_kv * d, dim), "wo": (n_layers, dim, dim), "mlp_norm": (n_layers, dim), "w1": (n_layers, hidden, dim),
+              "w2": (n_layers, dim, hidden), "w3": (n_layers, hidden, dim), "norm": (dim,), "cos": (seq_len, d // 2), "sin": (seq_len, d // 2)}
+    if not tied: shapes["head"] = (vocab, dim)
+    sizes = {k: math.prod(s) for k, s in shapes.items()}
+    if len(raw) != 28 + 4 * sum(sizes.values()):
+        raise ValueError(f"{path} has {len(raw):,} bytes, but its header (dim={dim}, n_layers={n_layers}, vocab_size={vocab}, ...) "
+                         f"describes {28 + 4 * sum(sizes.values()):,}: a truncated download, or not a llama2.c checkpoint")
+    flat = torch.frombuffer(bytearray(raw), dtype=torch.float32, offset=28)
+    w = dict(zip(shapes, (t.view(shapes[k]) for k, t in zip(shapes, flat.split(list(sizes.values()))))))
+    config = LlamaConfig(vocab_size=vocab, hidden_size=dim, intermediate_size=hidden, num_hidden_layers=n_layers,
+                         num_attention_heads=n_heads, num_key_value_heads=n_kv, max_position_embeddings=seq_len,
+                         rms_norm_eps=1e-5, rope_theta=10000.0, tie_word_embeddings=tied, bos_token_id=1, eos_token_id=2)
+    sd = {"model.embed_tokens.weight": w["embed"], "model.norm.weight": w["norm"], "lm_head.weight": w["embed"] if tied else w["head"]}
+    for i in range(n_layers):
+        p = f"model.layers.{i}."
+        sd.update({p + "input_layernorm.weight": w["attn_norm"][i], p + "post_attention_layernorm.weight": w["mlp_norm"][i],
+                   p + "self_attn.q_proj.weight": rope_pairs_to_halves(w["wq"][i], n_heads),
+                   p + "self_attn.k_proj.weight": rope_pairs_to_halves(w["wk"][i], n_kv),
+                   p + "self_attn.v_proj.weight": w["wv"][i], p + "self_attn.o_proj.weight": w["wo"][i],
+                   p + "mlp.gate_proj.weight": w["w1"][i], p + "mlp.down_proj.weight": w["w2"][i], p + "mlp.up_proj.weight": w["w3"][i]})
+    return config, {k: v.contiguous() for k, v in sd.items()}
+
+# %% ../nbs/00_data.ipynb #fb593122
+def llama2c_tokenizer(path:str|Path, # llama2.c's tokenizer file (`tok512.bin`, written by its tokenizer.py export)
+                      model_max_length:int|None=None, # the model's context, to warn about longer texts
+                     ) -> PreTrainedTokenizerBase:
+    "The SentencePiece BPE tokenizer of a llama2.c model as a 🤗 fast tokenizer (no sentencepiece needed)."
+    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, processors
+    from transformers import PreTrainedTokenizerFast
+    raw, off, pieces, scores = Path(path).read_bytes(), 4, [], []
+    while off < len(raw):
+        score, n = struct.unpack_from("<fi", raw, off)
+        pieces.append(raw[off + 8:off + 8 + n].decode("utf-8")); scores.append(score); off += 8 + n
+    pieces = [{"\n<s>\n": "<s>", "\n</s>\n": "</s>"}.get(p, p.replace(" ", "\u2581")) for p in pieces]
+    if pieces[:3] != ["<unk>", "<s>", "</s>"] or off != len(raw):
+        raise ValueError(f"{path} is not a llama2.c tokenizer file: it should list <unk>, <s>, </s> first, then every piece with its score")
+    vocab = {p: i for i, p in enumerate(pieces)}
+    merges = [(scores[i], p[:k], p[k:]) for i, p in enumerate(pieces) if i >= 3 and not (p.startswith("<0x") and p.endswith(">"))
+              for k in range(1, len(p)) if p[:k] in vocab and p[k:] in vocab]
+    merges.sort(key=lambda m: -m[0])   # stable: the splits of one piece stay left to right
+    tk = Tokenizer(models.BPE(vocab=vocab, merges=[m[1:] for m in merges], unk_token="<unk>", fuse_unk=True, byte_fallback=True))
+    tk.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=False)
+    tk.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)])
+    tk.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                   clean_up_tokenization_spaces=False, model_max_length=model_max_length or int(1e30))
+
+# %% ../nbs/00_data.ipynb #7e7c361f
+def convert_llama2c(checkpoint:str|Path, # llama2.c's model `.bin` (version 0)
+                    tokenizer:str|Path, # llama2.c's tokenizer `.bin`
+                    out_dir:str|Path, # the folder to create; it must not exist yet
+                   ) -> Path:
+    "Convert a llama2.c model and tokenizer into a 🤗 `LlamaForCausalLM` folder, written atomically."
+    from transformers import LlamaForCausalLM
+    out = Path(out_dir).expanduser()
+    if out.exists(): raise FileExistsError(f"{out} exists: convert into a new folder, or delete it first")
+    config, sd = read_llama2c(checkpoint)
+    tok = llama2c_tokenizer(tokenizer, config.max_position_embeddings)
+    if len(tok) != config.vocab_size: raise ValueError(f"the tokenizer {tokenizer} has {len(tok)} pieces, the model {checkpoint} {config.vocab_size}: they are not one model's files")
+    model = LlamaForCausalLM(config)
+    model.load_state_dict(sd)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model.save_pretrained(tmp); tok.save_pretrained(tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True); raise
+    return out
+
+def cache_dir() -> Path:
+    "Where models the hub has only in llama2.c's format are converted to: `$INSTRUCT_GOOSE_CACHE`, default ~/.cache/instruct_goose."
+    return Path(os.environ.get(CACHE_ENV) or "~/.cache/instruct_goose").expanduser()
+
+def _from_llama2c_hub(name):
+    "The converted copy of `name` in the cache; downloaded from the hub and converted the first time."
+    out = cache_dir()/name/"hf"
+    if (out/"config.json").exists(): return str(out)
+    repo, ckpt, tok = LLAMA2C_ON_HUB[name]
+    try: files = [huggingface_hub.hf_hub_download(repo, f) for f in (ckpt, tok)]
+    except Exception as e:
+        raise FileNotFoundError(f"{name!r} is on the hub only in llama2.c's format ({repo}: {ckpt}, {tok}), and downloading it failed "
+                                f"({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}). Offline, set ${DATA_ENV} to a folder "
+                                f"that holds '{LOCAL_COPIES[name]}', or download the two files elsewhere and convert them with "
+                                f"convert_llama2c(checkpoint, tokenizer, '{out}')") from e
+    try: convert_llama2c(*files, out)
+    except FileExistsError:                       # another process converted it meanwhile
+        if not (out/"config.json").exists(): raise
+    return str(out)
 
 # %% ../nbs/00_data.ipynb #5ef161e2
 def seed_everything(seed:int):
