@@ -134,8 +134,7 @@ def read_llama2c(path:str|Path, # a llama2.c checkpoint in its original .bin for
     tied, vocab = vocab > 0, abs(vocab)
     if min(dim, hidden, n_layers, n_heads, n_kv, vocab, seq_len) <= 0 or dim % n_heads or n_heads % n_kv:
         raise ValueError(f"{path} does not start with llama2.c's header (dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, "
-                         f"seq_len): read {head}. Newer llama2.c exports (version 1 and 2) start with a magic number instead: "
-                         f"export with `python export.py --version 0`")
+                         f"seq_len): read {head}")
     d = dim // n_heads
     shapes = {"embed": (vocab, dim), "attn_norm": (n_layers, dim), "wq": (n_layers, dim, dim), "wk": (n_layers, n_kv * d, dim),
               "wv": (n_layers, n_kv * d, dim), "wo": (n_layers, dim, dim), "mlp_norm": (n_layers, dim), "w1": (n_layers, hidden, dim),
@@ -168,9 +167,11 @@ def llama2c_tokenizer(path:str|Path, # llama2.c's tokenizer file (`tok512.bin`, 
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders, processors
     from transformers import PreTrainedTokenizerFast
     raw, off, pieces, scores = Path(path).read_bytes(), 4, [], []
-    while off < len(raw):
-        score, n = struct.unpack_from("<fi", raw, off)
-        pieces.append(raw[off + 8:off + 8 + n].decode("utf-8")); scores.append(score); off += 8 + n
+    try:
+        while off + 8 <= len(raw):
+            score, n = struct.unpack_from("<fi", raw, off)
+            pieces.append(raw[off + 8:off + 8 + n].decode("utf-8")); scores.append(score); off += 8 + n
+    except UnicodeDecodeError: off = -1
     pieces = [{"\n<s>\n": "<s>", "\n</s>\n": "</s>"}.get(p, p.replace(" ", "\u2581")) for p in pieces]
     if pieces[:3] != ["<unk>", "<s>", "</s>"] or off != len(raw):
         raise ValueError(f"{path} is not a llama2.c tokenizer file: it should list <unk>, <s>, </s> first, then every piece with its score")
