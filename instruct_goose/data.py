@@ -204,7 +204,10 @@ def convert_llama2c(checkpoint:str|Path, # llama2.c's model `.bin` (version 0)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         model.save_pretrained(tmp); tok.save_pretrained(tmp)
-        os.replace(tmp, out)
+        try: os.replace(tmp, out)
+        except OSError as e:                      # `out` appeared meanwhile: another process converted the same model
+            if out.exists(): raise FileExistsError(f"{out} appeared while converting into it") from e
+            raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True); raise
     return out
