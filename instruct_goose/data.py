@@ -57,8 +57,8 @@ def locate(name:str|Path, # a hub name (`gpt2`, `imdb`), a local path, or a name
 
 # %% ../nbs/00_data.ipynb #78e0cfbc
 def _resolve(name, path):
-    "`path` (from `locate`); for a model the hub has only in llama2.c's format, its converted copy, made on first use."
-    if name in LLAMA2C_ON_HUB and path == name: return _from_llama2c_hub(name)
+    "`path` (from `locate`); for a model the hub has only in llama2.c's format and no local model folder, its converted copy."
+    if name in LLAMA2C_ON_HUB and not (Path(path)/"config.json").exists(): return _from_llama2c_hub(name)
     return path
 
 # %% ../nbs/00_data.ipynb #e5f8894b
@@ -203,6 +203,7 @@ def convert_llama2c(checkpoint:str|Path, # llama2.c's model `.bin` (version 0)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
+        tmp.chmod(0o755)                          # mkdtemp's 0700 would hide a shared cache from other users
         model.save_pretrained(tmp); tok.save_pretrained(tmp)
         try: os.replace(tmp, out)
         except OSError as e:                      # `out` appeared meanwhile: another process converted the same model
@@ -230,6 +231,7 @@ def _from_llama2c_hub(name):
     try: convert_llama2c(*files, out)
     except FileExistsError:                       # another process converted it meanwhile
         if not (out/"config.json").exists(): raise
+    except OSError as e: raise OSError(f"could not write the converted {name!r} into {out} ({e}): set ${CACHE_ENV} to a writable folder") from e
     return str(out)
 
 # %% ../nbs/00_data.ipynb #5ef161e2
