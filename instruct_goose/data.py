@@ -218,16 +218,17 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or "~/.cache/instruct_goose").expanduser()
 
 def _from_llama2c_hub(name):
-    "The converted copy of `name` in the cache; downloaded from the hub and converted the first time."
+    "The converted copy of `name` in the cache; the first time, converted from llama2.c's files (local ones, else the hub's)."
     out = cache_dir()/name/"hf"
     if (out/"config.json").exists(): return str(out)
     repo, ckpt, tok = LLAMA2C_ON_HUB[name]
-    try: files = [huggingface_hub.hf_hub_download(repo, f) for f in (ckpt, tok)]
+    local = [Path(locate(f"{name}/llama2c"))/Path(f).name for f in (ckpt, tok)]   # $INSTRUCT_GOOSE_DATA/stories260K/llama2c/...
+    try: files = local if all(f.is_file() for f in local) else [huggingface_hub.hf_hub_download(repo, f) for f in (ckpt, tok)]
     except Exception as e:
         raise FileNotFoundError(f"{name!r} is on the hub only in llama2.c's format ({repo}: {ckpt}, {tok}), and downloading it failed "
                                 f"({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}). Offline, set ${DATA_ENV} to a folder "
-                                f"that holds '{LOCAL_COPIES[name]}', or download the two files elsewhere and convert them with "
-                                f"convert_llama2c(checkpoint, tokenizer, '{out}')") from e
+                                f"that holds '{LOCAL_COPIES[name]}' (converted) or '{name}/llama2c/' (the two files), or convert the files "
+                                f"with convert_llama2c(checkpoint, tokenizer, '{out}')") from e
     try: convert_llama2c(*files, out)
     except FileExistsError:                       # another process converted it meanwhile
         if not (out/"config.json").exists(): raise
