@@ -145,7 +145,7 @@ def read_llama2c(path:str|Path, # a llama2.c checkpoint in its original .bin for
         raise ValueError(f"{path} has {len(raw):,} bytes, but its header (dim={dim}, n_layers={n_layers}, vocab_size={vocab}, ...) "
                          f"describes {28 + 4 * sum(sizes.values()):,}: a truncated download, or not a llama2.c checkpoint")
     flat = torch.frombuffer(bytearray(raw), dtype=torch.float32, offset=28)
-    w = dict(zip(shapes, (t.view(shapes[k]) for k, t in zip(shapes, flat.split(list(sizes.values()))))))
+    w = {k: t.view(shapes[k]) for k, t in zip(shapes, flat.split(list(sizes.values())))}
     config = LlamaConfig(vocab_size=vocab, hidden_size=dim, intermediate_size=hidden, num_hidden_layers=n_layers,
                          num_attention_heads=n_heads, num_key_value_heads=n_kv, max_position_embeddings=seq_len,
                          rms_norm_eps=1e-5, rope_theta=10000.0, tie_word_embeddings=tied, bos_token_id=1, eos_token_id=2)
