@@ -12,9 +12,9 @@ from transformers import AutoTokenizer, AutoModelForCausalLM, PreTrainedTokenize
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'LOCAL_COPIES', 'LLAMA2C_ON_HUB', 'CACHE_ENV', 'data_dir', 'locate', 'load_tokenizer', 'load_model',
-           'load_imdb', 'load_hh_rlhf', 'rope_pairs_to_halves', 'read_llama2c', 'llama2c_tokenizer', 'convert_llama2c',
-           'cache_dir', 'seed_everything', 'tiny_model', 'load_rows', 'load_preference_data', 'tokenize_for_reward',
-           'PairDataset', 'RankingDataset']
+           'load_imdb', 'load_hh_rlhf', 'rope_pairs_to_halves', 'read_llama2c', 'llama2c_files', 'llama2c_tokenizer',
+           'convert_llama2c', 'cache_dir', 'seed_everything', 'tiny_model', 'load_rows', 'load_preference_data',
+           'tokenize_for_reward', 'PairDataset', 'RankingDataset']
 
 # %% ../nbs/00_data.ipynb #3d92d3b6
 DATA_ENV = "INSTRUCT_GOOSE_DATA"
@@ -159,6 +159,14 @@ def read_llama2c(path:str|Path, # a llama2.c checkpoint in its original .bin for
                    p + "mlp.gate_proj.weight": w["w1"][i], p + "mlp.down_proj.weight": w["w2"][i], p + "mlp.up_proj.weight": w["w3"][i]})
     return config, {k: v.contiguous() for k, v in sd.items()}
 
+# %% ../nbs/00_data.ipynb #d56c1966
+def llama2c_files(name:str="stories260K", # a key of `LLAMA2C_ON_HUB`
+                 ) -> list:
+    "[checkpoint, tokenizer] of a llama2.c model: the files in `$INSTRUCT_GOOSE_DATA/<name>/llama2c` when both are there, else the hub's (downloaded)."
+    repo, *files = LLAMA2C_ON_HUB[name]
+    local = [Path(locate(f"{name}/llama2c"))/Path(f).name for f in files]
+    return local if all(f.is_file() for f in local) else [huggingface_hub.hf_hub_download(repo, f) for f in files]
+
 # %% ../nbs/00_data.ipynb #fb593122
 def llama2c_tokenizer(path:str|Path, # llama2.c's tokenizer file (`tok512.bin`, written by its tokenizer.py export)
                       model_max_length:int|None=None, # the model's context, to warn about longer texts
@@ -222,8 +230,7 @@ def _from_llama2c_hub(name):
     out = cache_dir()/name/"hf"
     if (out/"config.json").exists(): return str(out)
     repo, ckpt, tok = LLAMA2C_ON_HUB[name]
-    local = [Path(locate(f"{name}/llama2c"))/Path(f).name for f in (ckpt, tok)]   # $INSTRUCT_GOOSE_DATA/stories260K/llama2c/...
-    try: files = local if all(f.is_file() for f in local) else [huggingface_hub.hf_hub_download(repo, f) for f in (ckpt, tok)]
+    try: files = llama2c_files(name)
     except Exception as e:
         raise FileNotFoundError(f"{name!r} is on the hub only in llama2.c's format ({repo}: {ckpt}, {tok}), and downloading it failed "
                                 f"({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}). Offline, set ${DATA_ENV} to a folder "
