@@ -6,6 +6,7 @@
 from __future__ import annotations
 import contextlib, dataclasses, inspect, json, math, os, random, shutil, time, warnings
 from dataclasses import dataclass, asdict, fields
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,8 +19,8 @@ from .gae import compute_rewards, gae, masked_mean, masked_whiten, ends_with_eos
 from .loss import policy_loss, value_loss, entropy_loss, ptx_loss, FixedKLController, AdaptiveKLController
 
 # %% auto #0
-__all__ = ['PROMPT_COLUMNS', 'RLHFConfig', 'RolloutBatch', 'check_scores', 'pad_left', 'RLHFTrainer', 'find_checkpoint',
-           'load_metrics', 'plot_metrics']
+__all__ = ['PROMPT_COLUMNS', 'RLHFConfig', 'RolloutBatch', 'check_texts', 'check_scores', 'pad_left', 'RLHFTrainer',
+           'find_checkpoint', 'load_metrics', 'plot_metrics']
 
 # %% ../nbs/05_trainer.ipynb #c9760178
 def _bad(name, value, fix): return ValueError(f"RLHFConfig.{name}={value!r} is invalid: {fix}")
@@ -71,7 +72,7 @@ class RLHFConfig:
     # LoRA
     lora_r:int|None = None # LoRA rank (None: full fine-tuning)
     lora_alpha:int = 16 # LoRA scaling numerator
-    lora_dropout:float = 0.0 # LoRA dropout (0 keeps the PPO ratio exact)
+    lora_dropout:float = 0.0 # must stay 0: dropout is always off in the agent, so the PPO ratio is exact
     lora_target_modules:Any = "all-linear" # which layers get adapters
     # bookkeeping
     seed:int = 0 # seeds sampling, shuffling and data order
@@ -113,7 +114,7 @@ class RLHFConfig:
         if self.max_grad_norm is not None and not self.max_grad_norm > 0: raise _bad("max_grad_norm", self.max_grad_norm, "use a positive number, or None for no clipping")
         if self.kl_estimator not in ("k1", "k2", "k3"): raise _bad("kl_estimator", self.kl_estimator, "use 'k1' (log-ratio), 'k2' or 'k3' ((rho-1) - log rho)")
         if self.lr_schedule not in ("constant", "linear"): raise _bad("lr_schedule", self.lr_schedule, "use 'constant' or 'linear' (decay to 0 over the run)")
-        if not 0 <= self.lora_dropout < 1: raise _bad("lora_dropout", self.lora_dropout, "use a number in [0, 1)")
+        if self.lora_dropout != 0: raise _bad("lora_dropout", self.lora_dropout, "leave it at 0: the agent runs with dropout off (a PPO ratio of 1 needs the same function at rollout and update), so LoRA dropout would never be applied")
         if self.missing_eos_penalty is not None and not (math.isfinite(self.missing_eos_penalty) and self.missing_eos_penalty >= 0):
             raise _bad("missing_eos_penalty", self.missing_eos_penalty, "use a finite number >= 0 (it is subtracted from the score), or None")
         if self.log_with is not None:
@@ -171,6 +172,16 @@ def _as_mask(name, mask, ids):
     mask = torch.as_tensor(mask)
     if mask.shape != ids.shape: raise ValueError(f"{name} has shape {tuple(mask.shape)} but its ids have {tuple(ids.shape)}: pass the attention mask that came with them")
     return mask.to(ids.device).long()
+
+def check_texts(x, # what was passed as a collection of prompts or texts
+                name:str, # its argument name, for the message
+               ):
+    "Refuse one string, a dict (a tokenizer's output) or an id tensor where a list of prompts or texts belongs."
+    if isinstance(x, str): raise ValueError(f"{name} is one string: pass a list of strings, e.g. [{x[:40]!r}]")
+    if isinstance(x, Mapping): raise ValueError(f"{name} is a dict with keys {list(x)[:4]} (a tokenizer's output?): pass a list of strings, "
+                                                "a list of token-id lists without padding, or a datasets.Dataset")
+    if isinstance(x, Tensor): raise ValueError(f"{name} is a tensor of shape {tuple(x.shape)}: its padding would count as tokens; pass a list of "
+                                               "token-id lists without padding, e.g. [row[m.bool()].tolist() for row, m in zip(ids, mask)]")
 
 def check_scores(scores, # what a reward function returned: a (B,) tensor, list or array
                  n:int, # B, the number of episodes
@@ -276,6 +287,10 @@ class RLHFTrainer:
         self.reward_fn, self.reward_inputs, self.tokenizer, self.ptx_dataset = reward_fn, reward_inputs, tokenizer, ptx_dataset
         if tokenizer is not None: _check_vocab(model, tokenizer)
         if config.ptx_coef > 0 and ptx_dataset is None: raise ValueError(f"RLHFConfig.ptx_coef={config.ptx_coef} needs ptx_dataset= (pretraining texts); or set ptx_coef=0")
+        if ptx_dataset is not None:
+            check_texts(ptx_dataset, "ptx_dataset")
+            cols = getattr(ptx_dataset, "column_names", None)
+            if cols is not None and "text" not in cols: raise ValueError(f"ptx_dataset has columns {cols} and no 'text': rename the one with the pretraining text to 'text'")
         self._check_trackers()
         from accelerate import Accelerator
         self.accelerator = acc = accelerator or Accelerator(log_with=config.log_with, project_dir=config.output_dir)
@@ -532,8 +547,9 @@ def score(self:RLHFTrainer,
     if fn is None: raise ValueError("no reward: pass reward_fn= (a RewardModel, or a callable texts -> scores) to RLHFTrainer, or call step() with your own scores")
     with torch.no_grad():
         if kind == "reward_model":
-            if self._rm_same_tok is None: self._rm_same_tok = self.tokenizer is not None and _same_vocab(self.tokenizer, fn.tokenizer)
-            if self._rm_same_tok:
+            if self._rm_same_tok is None or self._rm_same_tok[0] is not fn:       # decided once per reward model
+                self._rm_same_tok = (fn, self.tokenizer is not None and _same_vocab(self.tokenizer, fn.tokenizer))
+            if self._rm_same_tok[1]:
                 ids, mask = self._rm_ids(q, qm, r, rm)
                 n = self.config.forward_batch_size or self.config.mini_batch_size     # in chunks, like the other no-grad passes
                 out = torch.cat([fn(ids[i:i+n].to(fn.device), mask[i:i+n].to(fn.device)) for i in range(0, len(ids), n)])
@@ -570,6 +586,7 @@ def prepare_prompts(self:RLHFTrainer,
                    ) -> list: # token-id lists
     "Token ids of every prompt, checked to be non-empty and to leave room for the response."
     c = self.config
+    check_texts(prompt_dataset, "the prompt dataset")
     if prompt_dataset is None or len(prompt_dataset) == 0: raise ValueError("the prompt dataset is empty: pass at least one prompt")
     cols = getattr(prompt_dataset, "column_names", None)
     if cols is not None:
@@ -584,7 +601,11 @@ def prepare_prompts(self:RLHFTrainer,
         if other: raise ValueError(f"prompts {other[:10]} are not text while the first one is: give every prompt as text, or every one as token ids")
         if self.tokenizer is None: raise ValueError("the prompts are text but the trainer has no tokenizer: pass tokenizer= to RLHFTrainer, or pre-tokenise the prompts (input_ids)")
         ids = self.tokenizer(list(items), add_special_tokens=True)["input_ids"]
-    else: ids = [[int(t) for t in x] for x in items]
+    else:
+        if isinstance(items[0], (list, tuple)) and items[0] and isinstance(items[0][0], Mapping):
+            raise ValueError("the prompts are chat messages (lists of {'role', 'content'} dicts): turn each into text first, e.g. "
+                             "tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)")
+        ids = [[int(t) for t in x] for x in items]
     if c.max_prompt_length: ids = [x[-c.max_prompt_length:] for x in ids]
     empty = [i for i, x in enumerate(ids) if len(x) == 0]
     if empty: raise ValueError(f"prompts {empty[:10]} are empty after tokenisation: drop them, or give them at least one token")
@@ -618,11 +639,12 @@ def _ptx_loss(self:RLHFTrainer, n:int):
     if self._ptx_ids is None:
         ds = self.ptx_dataset
         texts = ds["text"] if hasattr(ds, "column_names") else list(ds)
+        L = min(c.ptx_max_length, self._max_positions() or c.ptx_max_length)     # no longer than the model's context
         if len(texts) == 0: raise ValueError("ptx_dataset is empty: PPO-ptx needs pretraining text")
         if isinstance(texts[0], str):
             if self.tokenizer is None: raise ValueError("ptx_dataset holds text: pass tokenizer= to RLHFTrainer")
-            ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=True, max_length=c.ptx_max_length)["input_ids"]
-        else: ids = [list(x)[:c.ptx_max_length] for x in texts]
+            ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=True, max_length=L)["input_ids"]
+        else: ids = [list(x)[:L] for x in texts]
         self._ptx_ids = [x for x in ids if len(x) >= 2]
         if not self._ptx_ids: raise ValueError("ptx_dataset has no text of 2 or more tokens: PPO-ptx needs pretraining text")
     m = c.ptx_batch_size or n
@@ -682,6 +704,8 @@ def train(self:RLHFTrainer,
         num_iterations = math.ceil(total_episodes / G)
     self.num_iterations = num_iterations
     self.total_updates = num_iterations * c.ppo_epochs * (c.batch_size // c.mini_batch_size)
+    for g, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):     # the LR of the next update under this horizon
+        g["lr"] = base * self._lr_factor(self.scheduler.last_epoch)              # (a longer second call, or a resume, changes it)
     self._init_logging()
     pad_id = self.tokenizer.pad_token_id if self.tokenizer is not None and self.tokenizer.pad_token_id is not None else self._eos_id()
     bar = tqdm(total=num_iterations, initial=self.iteration, disable=not (progress and acc.is_main_process), desc="PPO")
@@ -759,7 +783,11 @@ def find_checkpoint(path) -> Path:
     p = Path(path)
     for cand in (p, p/"checkpoints"):
         if (cand/"trainer_state.pt").exists(): return cand
-        if (cand/"latest").exists(): return cand/(cand/"latest").read_text().strip()
+        if (cand/"latest").exists():
+            name = (cand/"latest").read_text().strip()
+            for ck in (cand/name, cand/f".old-{name}"):           # .old-: a save of the same iteration was cut short
+                if (ck/"trainer_state.pt").exists(): return ck
+            raise FileNotFoundError(f"{cand/'latest'} names {name}, which holds no checkpoint: pass one of the iter-* folders in {cand} instead")
     raise FileNotFoundError(f"no checkpoint at {p}: pass a folder written by RLHFTrainer.save_checkpoint (it holds trainer_state.pt), or its output_dir")
 
 # %% ../nbs/05_trainer.ipynb #13b2abaa
@@ -799,6 +827,10 @@ def save_checkpoint(self:RLHFTrainer, output_dir=None) -> Path:
     if acc.is_main_process:
         root.mkdir(parents=True, exist_ok=True)
         for stale in root.glob(".tmp-*"): shutil.rmtree(stale, ignore_errors=True)      # debris of a crashed save
+        try: needed = find_checkpoint(root)
+        except FileNotFoundError: needed = None
+        for old in root.glob(".old-*"):                                                  # kept only while `latest` needs it
+            if old != needed: shutil.rmtree(old, ignore_errors=True)
         tmp.mkdir()
     acc.wait_for_everyone()
     failed = torch.zeros(1, device=acc.device)
@@ -819,14 +851,35 @@ def save_checkpoint(self:RLHFTrainer, output_dir=None) -> Path:
         raise RuntimeError(f"saving {final} failed on a process; the previous checkpoint is intact")
     if acc.is_main_process:
         _fsync_dir(tmp)
-        if final.exists(): shutil.rmtree(final)        # re-saving the same iteration
+        old = root/f".old-{name}"
+        if final.exists(): os.replace(final, old)      # re-saving an iteration: its old copy stays whole until the new one is in place
         os.replace(tmp, final); _fsync_dir(root)
         _write_text(root/"latest", name)
+        shutil.rmtree(old, ignore_errors=True)
         if self.config.save_total_limit:
             olds = sorted(p for p in root.glob("iter-*") if p.is_dir() and p.name != name)
             for p in olds[:max(0, len(olds) - self.config.save_total_limit + 1)]: shutil.rmtree(p, ignore_errors=True)
     acc.wait_for_everyone()
     return final
+
+_RESUME_MUST_MATCH = ("adaptive_kl", "lora_r", "lora_alpha", "lora_target_modules")    # the loaded state would not fit the new setting
+_RESUME_RESTORED = ("lr", "value_lr", "adam_eps", "weight_decay", "init_kl_coef", "target_kl", "kl_horizon")   # the loaded state overrides these
+_RESUME_IGNORED = ("output_dir", "log_with", "project_name", "save_every", "save_total_limit", "compile", "forward_batch_size")
+
+def _check_resume_config(saved:dict, # the config stored in the checkpoint
+                         now:dict, # this run's config
+                         where, # the checkpoint, for the messages
+                        ):
+    "Refuse a resume whose config cannot take the checkpoint's state; warn about the other changes."
+    changed = {k: (saved[k], now[k]) for k in saved if k in now and saved[k] != now[k] and k not in _RESUME_IGNORED}
+    bad = [k for k in _RESUME_MUST_MATCH if k in changed]
+    if bad: raise ValueError(f"checkpoint {where} was trained with " + ", ".join(f"{k}={changed[k][0]!r}" for k in bad) + " and this run has "
+                             + ", ".join(f"{k}={changed[k][1]!r}" for k in bad) + ": resume with the checkpoint's values")
+    if changed:
+        kept = [k for k in changed if k in _RESUME_RESTORED]
+        warnings.warn(f"resuming {where} with a changed config: " + ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
+                      + (f". The checkpoint's {', '.join(kept)} stay (restored with the optimizer and KL controller)" if kept else "")
+                      + ". This is not an exact continuation of the saved run")
 
 @patch
 def load_checkpoint(self:RLHFTrainer, path) -> Path:
@@ -836,6 +889,7 @@ def load_checkpoint(self:RLHFTrainer, path) -> Path:
     st = torch.load(ck/"trainer_state.pt", weights_only=False, map_location="cpu")
     if st["num_processes"] != acc.num_processes:
         raise ValueError(f"checkpoint {ck} was written by {st['num_processes']} processes and this run has {acc.num_processes}: resume with the same number of processes (the data order and generators are per process)")
+    _check_resume_config(st.get("config", {}), asdict(self.config), ck)
     self.unwrapped.load_state_dict(torch.load(ck/"model.pt", map_location=acc.device))
     self.optimizer.load_state_dict(torch.load(ck/"optimizer.pt", map_location=acc.device, weights_only=False))
     self.scheduler.load_state_dict(st["scheduler"]); self.kl_ctl.load_state_dict(st["kl_ctl"])
@@ -883,10 +937,11 @@ def evaluate(self:RLHFTrainer,
              reward_inputs:str|None=None, # how to call `reward_fn` ("auto", "text", ...; None: the trainer's `reward_inputs`)
             ) -> dict: # score, kl (means), scores, kls (per response), prompts, responses (texts)
     "Sample `num_samples` responses per prompt and report reward and KL to the reference per response."
+    check_texts(prompts, "prompts")
     ids = self.prepare_prompts(list(prompts) * num_samples)
     pad_id = self.tokenizer.pad_token_id if self.tokenizer is not None and self.tokenizer.pad_token_id is not None else self._eos_id()
     g = torch.Generator(self.accelerator.device).manual_seed(seed)
-    saved = self.reward_fn, self.reward_kind
+    saved = self.reward_fn, self.reward_kind, self._rm_same_tok
     if reward_fn is not None:      # its own kind: a text function can evaluate a policy trained on a RewardModel, and vice versa
         self.reward_kind = _reward_kind(reward_fn, reward_inputs if reward_inputs is not None else self.reward_inputs)
         self.reward_fn = reward_fn
@@ -902,6 +957,7 @@ def evaluate(self:RLHFTrainer,
             if self.tokenizer is not None:
                 qtexts += self.tokenizer.batch_decode(_valid_rows(ro.query, ro.query_mask), skip_special_tokens=True)
                 rtexts += self.decode(ro.query, ro.query_mask, ro.response, ro.response_mask, with_query=False)
-    finally: self.reward_fn, self.reward_kind = saved
+    finally:
+        if reward_fn is not None: self.reward_fn, self.reward_kind, self._rm_same_tok = saved   # the training reward, and its decision, back
     scores, kls = torch.cat(scores), torch.cat(kls)
     return dict(score=scores.mean().item(), kl=kls.mean().item(), scores=scores, kls=kls, prompts=qtexts or None, responses=rtexts or None)
