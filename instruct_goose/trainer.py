@@ -352,10 +352,28 @@ def _check_batch(self:RLHFTrainer, queries, responses, scores, query_mask, respo
     q, r = _as_ids("queries", queries).to(dev), _as_ids("responses", responses).to(dev)
     if len(q) != len(r): raise ValueError(f"queries has {len(q)} rows but responses has {len(r)}: pass one response per query")
     if len(q) == 0: raise ValueError("the batch is empty: pass at least one episode")
-    qm, rm = _as_mask("query_mask", query_mask, q), _as_mask("response_mask", response_mask, r)
+    qm = _as_mask("query_mask", query_mask, q)
+    rm = _as_mask("response_mask", response_mask, r) if response_mask is not None else self._through_first_eos(r)
     empty = (rm.sum(1) == 0).nonzero().flatten().tolist()
     if empty: raise ValueError(f"rows {empty[:10]} have an empty response: drop them, or keep at least one token (e.g. the EOS) per response")
     return q, qm, r, rm, check_scores(scores, len(q), dev)
+
+@patch
+def _eos_id(self:RLHFTrainer):
+    eos = self.tokenizer.eos_token_id if self.tokenizer is not None else None
+    if eos is None:
+        p = self.unwrapped.policy
+        eos = getattr(getattr(p, "generation_config", None), "eos_token_id", None) or getattr(p.config, "eos_token_id", None)
+    if eos is None: raise ValueError("the policy has no EOS token: pass tokenizer= (with an eos_token) to RLHFTrainer")
+    return eos
+
+@patch
+def _through_first_eos(self:RLHFTrainer, r:Tensor) -> Tensor:
+    "The response mask when none is given: 1 up to and including each row's first EOS, 0 after it (HF `generate` pads with EOS)."
+    try: eos = torch.as_tensor(self._eos_id(), device=r.device).reshape(-1)
+    except ValueError: return torch.ones_like(r)          # no EOS known: every token is real
+    is_eos = torch.isin(r, eos).long()
+    return (is_eos.cumsum(1) - is_eos == 0).long()
 
 @patch
 def _check_temperature(self:RLHFTrainer, r:Tensor):
@@ -373,7 +391,7 @@ def make_rollout(self:RLHFTrainer,
                  responses:Tensor, # (B,R) response ids (right padded)
                  scores, # (B,) sequence-level scores
                  query_mask:Tensor|None=None, # (B,Q); None: all real
-                 response_mask:Tensor|None=None, # (B,R); None: all real
+                 response_mask:Tensor|None=None, # (B,R); None: up to and including the first EOS
                  old_logprobs:Tensor|None=None, # (B,R) from `Agent.generate`; None: computed here
                  old_values:Tensor|None=None, # (B,R) from `Agent.generate`; None: computed here
                  timings:dict|None=None, # filled with the seconds spent in each pass
@@ -446,7 +464,7 @@ def step(self:RLHFTrainer,
          responses:Tensor, # (B,R) response ids (right padded)
          scores, # (B,) sequence-level scores
          query_mask:Tensor|None=None, # (B,Q); None: all real
-         response_mask:Tensor|None=None, # (B,R); None: all real
+         response_mask:Tensor|None=None, # (B,R); None: up to and including the first EOS
          old_logprobs:Tensor|None=None, # (B,R) kept by `Agent.generate` (None: computed)
          old_values:Tensor|None=None, # (B,R) kept by `Agent.generate` (None: computed)
          timings:dict|None=None, # filled with seconds per phase
@@ -559,15 +577,6 @@ def score(self:RLHFTrainer,
             out = fn(q.masked_fill(qm == 0, pad), r.masked_fill(rm == 0, pad))
         else: out = fn(self.decode(q, qm, r, rm, with_query=(kind == "text")))
     return check_scores(out, len(q), q.device, what="the reward function's scores")
-
-@patch
-def _eos_id(self:RLHFTrainer):
-    eos = self.tokenizer.eos_token_id if self.tokenizer is not None else None
-    if eos is None:
-        p = self.unwrapped.policy
-        eos = getattr(getattr(p, "generation_config", None), "eos_token_id", None) or getattr(p.config, "eos_token_id", None)
-    if eos is None: raise ValueError("the policy has no EOS token: pass tokenizer= (with an eos_token) to RLHFTrainer")
-    return eos
 
 # %% ../nbs/05_trainer.ipynb #95dbc383
 @patch
