@@ -527,8 +527,8 @@ class Agent(nn.Module):
             toks, lps, vals, alive_steps = [], [], [], []
             for t in range(max_new_tokens):
                 lg = logits[:, -1] if temperature == 1 else logits[:, -1] / temperature   # (B,V)
-                flt = top_k_top_p_filter(lg, top_k, top_p) if do_sample else lg
-                if t < min_new and len(eos): flt = flt.index_fill(-1, eos, float("-inf"))
+                allowed = lg.index_fill(-1, eos, float("-inf")) if t < min_new and len(eos) else lg   # EOS barred first, then filtered
+                flt = top_k_top_p_filter(allowed, top_k, top_p) if do_sample else allowed
                 if do_sample:
                     probs = flt.softmax(-1)
                     tok = sample_from_probs(probs, generator)
