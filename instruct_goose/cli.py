@@ -97,6 +97,17 @@ def _closest_key(k:str, names:list) -> list:
     if best is not None and pre(best) >= 4: return [best]
     return difflib.get_close_matches(k, names, n=1)
 
+def _type_problem(v, ann) -> str|None:
+    "Why `v` does not fit a plain annotation (int, float, bool, str, or one of them or None); None if it fits or the annotation is another kind."
+    kinds = {a.strip() for a in (ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann))).split("|")}
+    if not kinds <= {"int", "float", "bool", "str", "None"}: return None       # lists, Any, ...: the dataclass checks those
+    if v is None: return None if "None" in kinds else "must not be null"
+    fits = {"bool": isinstance(v, bool), "int": isinstance(v, int) and not isinstance(v, bool),
+            "float": isinstance(v, (int, float)) and not isinstance(v, bool), "str": isinstance(v, str)}
+    if any(fits.get(k, False) for k in kinds): return None
+    want = " or ".join({"int": "an integer", "float": "a number", "bool": "true or false", "str": "text"}[k] for k in sorted(kinds - {"None"}))
+    return f"must be {want}{' or null' if 'None' in kinds else ''}, got {v!r}"
+
 def build_config(cls, # a dataclass, e.g. `RLHFConfig`
                  values:dict, # keys and values from YAML and `--set`
                  what:str="config", # how to name it in messages
@@ -108,6 +119,8 @@ def build_config(cls, # a dataclass, e.g. `RLHFConfig`
             close = _closest_key(k, names)
             hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(names)}"
             raise CLIError(f"unknown {what} key {k!r}: {hint}")
+    for f in dataclasses.fields(cls):
+        if f.name in values and (why := _type_problem(values[f.name], f.type)): raise CLIError(f"invalid {what}: {f.name} {why}")
     try: return cls(**values)
     except (TypeError, ValueError) as e: raise CLIError(f"invalid {what}: {e}")
 
@@ -278,7 +291,7 @@ def run_reward(model:str|tuple, # trunk: hub name or path, or a `(model, tokeniz
     _write_jsonl(out/"metrics.jsonl", {k: hist[k] for k in ("step", "loss", "accuracy", "lr")})
     _save_plot(plot_history(hist), out/"reward_curves.png")
     pc = cfg.prompt_column or ("prompt" if "prompt" in ds.column_names else None)
-    ref_texts = [(r[pc] if pc else "") + r[cfg.chosen_column] for r in parts["train"].select(range(min(512, len(parts["train"]))))]
+    ref_texts = [((r[pc] or "") if pc else "") + r[cfg.chosen_column] for r in parts["train"].select(train.index[:512])]   # pairs it trained on
     rm.normalize(ref_texts)
     rm.save_pretrained(out/"model")
     return _finish(out, {"pairs_train": len(train), "pairs_val": len(val), "val_accuracy_before": hist["val_accuracy"][0],
@@ -335,7 +348,9 @@ def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, t
     from instruct_goose.trainer import RLHFConfig, RLHFTrainer, plot_metrics
     from instruct_goose.agent import Agent, create_reference_model
     config = dict(config or {})
-    num_iterations, text_column = int(config.pop("num_iterations", 20)), config.pop("text_column", None)
+    num_iterations, text_column = config.pop("num_iterations", 20), config.pop("text_column", None)
+    if isinstance(num_iterations, bool) or not isinstance(num_iterations, int) or num_iterations < 1:
+        raise CLIError(f"ppo config num_iterations={num_iterations!r} is invalid: use a positive integer")
     progress = config.pop("progress", True)                        # --set values are YAML: true/false arrive as bools
     if not isinstance(progress, bool): raise CLIError(f"ppo config progress={progress!r} is invalid: use true or false")
     out = Path(output_dir)
@@ -430,7 +445,7 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
     from instruct_goose.agent import Agent
     from instruct_goose.reward import RewardModel
     from instruct_goose.sft import SFTConfig
-    from instruct_goose.trainer import RLHFConfig
+    from instruct_goose.trainer import RLHFConfig, load_metrics
     cfg = build_config(PipelineConfig, config or {}, "pipeline config")
     sec = _sections(cfg)
     # every step's settings are checked before any work starts
@@ -469,19 +484,22 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
 
     # step 3: PPO against the reward model; the gold reward is measured along the way
     t = time.perf_counter()
-    gold_curve, rm_curve = [{"iteration": 0, "kl": 0.0, "gold": sft_gold}], []
+    resume_ppo = resume and (out/"ppo"/"checkpoints").exists()
+    gold_path = out/"gold.jsonl"                      # written as it grows, so that a resumed run continues the curve
+    gold_curve = load_metrics(gold_path) if resume_ppo and gold_path.exists() else [{"iteration": 0, "kl": 0.0, "gold": sft_gold}]
     def on_iteration(tr, stats):
-        rm_curve.append({"iteration": stats["iteration"], "kl": stats["kl"], "score": stats["score_mean"]})
         if stats["iteration"] % cfg.eval_every == 0:
             g, _ = gold_eval(tr.unwrapped, tok, eval_prompts, cfg.max_new_tokens, cfg.seed)
+            gold_curve[:] = [c for c in gold_curve if c["iteration"] < stats["iteration"]]     # drop points past the checkpoint resumed from
             gold_curve.append({"iteration": stats["iteration"], "kl": stats["kl"], "score": stats["score_mean"], "gold": g})
+            _write_jsonl(gold_path, gold_curve)
     train_prompts = Dataset.from_list([{"prompt": toy_review(random.Random(3*10**6 + cfg.seed*10**4 + i))[0]} for i in range(2048)])
     ppo_sum = run_ppo((AutoModelForCausalLM.from_pretrained(sft_dir), tok), train_prompts, out/"ppo", reward_model=str(out/"reward"/"model"),
-                      config={**sec["ppo"], "seed": cfg.seed, "progress": progress}, resume=resume and (out/"ppo"/"checkpoints").exists(),
-                      overwrite=not (resume and (out/"ppo"/"checkpoints").exists()), on_iteration=on_iteration)
+                      config={**sec["ppo"], "seed": cfg.seed, "progress": progress}, resume=resume_ppo, overwrite=not resume_ppo, on_iteration=on_iteration)
     ppo_gold, ppo_samples = gold_eval(Agent(AutoModelForCausalLM.from_pretrained(out/"ppo"/"model")), tok, eval_prompts, cfg.max_new_tokens, cfg.seed)
     times["ppo"] = time.perf_counter() - t
-    _write_jsonl(out/"gold.jsonl", gold_curve)
+    _write_jsonl(gold_path, gold_curve)
+    rm_curve = [{"iteration": h["iteration"], "kl": h["kl"], "score": h["score_mean"]} for h in load_metrics(out/"ppo")]   # every iteration, resumed or not
     _save_plot(plot_gold_vs_kl(gold_curve, rm_curve), out/"gold_vs_kl.png")
     with open(out/"samples.txt", "w") as f:
         for p, a, b in list(zip(eval_prompts, sft_samples, ppo_samples))[:20]: f.write(f"{p} | SFT: {a} | PPO: {b}\n")

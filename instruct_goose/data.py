@@ -275,7 +275,7 @@ def tiny_model(arch:str="gpt2", # "gpt2" (GPT-2 tokenizer) or "llama" (stories26
     return model, tok
 
 # %% ../nbs/00_data.ipynb #77d0c271
-import warnings
+import re, warnings
 from collections import Counter
 
 def load_rows(data, # a `datasets.Dataset`, `DatasetDict`, list or dict of columns, DataFrame, local .json/.jsonl(.gz)/.parquet/.csv file, folder, or hub name
@@ -299,6 +299,8 @@ def load_rows(data, # a `datasets.Dataset`, `DatasetDict`, list or dict of colum
         fmt = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}.get(suffixes[-1] if suffixes else "")
         if fmt is None: raise ValueError(f"{path.name}: unknown file type for {what}; use .json, .jsonl (optionally .gz), .parquet or .csv")
         return load_dataset(fmt, data_files=str(path), split="train", **kwargs)
+    if not path.exists() and re.search(r"\.(jsonl?|parquet|csv)(\.(gz|bz2|xz|zst))?$", str(path), re.I):   # a file name, not a hub dataset's
+        raise FileNotFoundError(f"no file {str(path)!r} to load {what} from: check the path")
     return load_dataset(str(path), split=split, **kwargs)
 
 def load_preference_data(data, # anything `load_rows` takes

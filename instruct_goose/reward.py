@@ -318,7 +318,7 @@ def train_reward_model(rm:RewardModel, # the model to train (in place)
     from accelerate import Accelerator
     from tqdm.auto import tqdm
     from transformers import get_scheduler
-    if epochs < 1 or len(train_ds) == 0: raise ValueError(f"need epochs >= 1 and a non-empty training set (got epochs={epochs}, {len(train_ds)} examples)")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1 or len(train_ds) == 0: raise ValueError(f"need epochs >= 1 and a non-empty training set (got epochs={epochs}, {len(train_ds)} examples)")
     accelerator = accelerator or Accelerator()
     g = torch.Generator().manual_seed(seed)
     train_dl = torch.utils.data.DataLoader(train_ds, batch_size=batch_size, shuffle=True, collate_fn=train_ds.collate, generator=g)

@@ -175,6 +175,9 @@ class SFTConfig:
     progress:bool=True # show a tqdm progress bar
 
     def __post_init__(self):
+        for name in ("epochs", "batch_size", "gradient_accumulation_steps", "max_length", "warmup_steps", "seed", "max_steps", "eval_every", "eval_batch_size"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int)): raise ValueError(f"SFTConfig.{name}={v!r}: use an integer")
         for name in ("lr", "batch_size", "gradient_accumulation_steps"):
             if not getattr(self, name) > 0: raise ValueError(f"SFTConfig.{name} must be > 0, got {getattr(self, name)}")
         if self.max_length < 2: raise ValueError(f"SFTConfig.max_length={self.max_length}: use max_length >= 2")
