@@ -76,12 +76,14 @@ def masked_whiten(x:Tensor, # values, e.g. advantages or rewards (B,R)
                  ) -> Tensor:
     "Whiten `x` over the real tokens of the whole batch; padding comes out as 0."
     m = _as_mask(mask, x)
+    dtype = x.dtype
+    if dtype in (torch.float16, torch.bfloat16): x = x.float()        # fp16 would round eps to 0: rsqrt(0) = inf
     n = m.sum()
     mean = masked_mean(x, m)
     var = masked_var(x, m, unbiased=False) * n / (n - 1).clamp(min=1)   # Bessel's correction; one real token: variance 0
     whitened = (x - mean) * torch.rsqrt(var + eps)
     if not shift_mean: whitened = whitened + mean
-    return torch.where(m, whitened, 0)
+    return torch.where(m, whitened, 0).to(dtype)
 
 # %% ../nbs/03_gae.ipynb #22a9c161
 KL_ESTIMATORS = ("k1", "k2", "k3")
@@ -166,7 +168,7 @@ def missing_eos_penalty(scores:Tensor, # (B,) reward-model scores
 
 # %% ../nbs/03_gae.ipynb #3ee3ec55
 def rollout_stats(scores:Tensor, # (B,) reward-model scores
-                  kl:Tensor, # (B,R) per-token KL from `compute_rewards`
+                  kl:Tensor, # (B,R) per-token KL from `compute_rewards` (its default k1, log-ratios: then `mean_kl` is in nats)
                   mask:Tensor, # (B,R) response mask
                   kl_coef:float|None=None, # beta, to report the non-score reward
                  ) -> dict[str, Tensor]:

@@ -497,6 +497,7 @@ def step(self:RLHFTrainer,
             st = {k: max(s[k] for s in mstats) if k in _MAX_STATS else sum(s[k] * wj for s, wj in zip(mstats, w)) for k in mstats[0]}
             if pstats: st.update({k: sum(s[k] * len(mi) for s, mi in zip(pstats, micro)) / len(idx) for k in pstats[0]})
             if c.max_grad_norm is not None: st["grad_norm"] = float(acc.clip_grad_norm_(params, c.max_grad_norm))
+            st["lr"] = self.optimizer.param_groups[0]["lr"]                 # the LR this update uses (the scheduler moves it next)
             self.optimizer.step(); self.scheduler.step()
             self.minibatch_stats.append(st)
     timings["time/train"] = time.perf_counter() - t0
@@ -524,7 +525,7 @@ def _iteration_stats(self:RLHFTrainer, rb:RolloutBatch, timings:dict) -> dict:
         if k in local: stats[k] = acc.gather(local[k].float().to(acc.device)[None]).max().item()
     first = self.minibatch_stats[0]
     stats.update(score_mean=scores.mean().item(), score_std=scores.std().item() if len(scores) > 1 else 0.0,
-                 kl=kl_seq.mean().item(), kl_coef=float(self.kl_ctl.value), lr=self.optimizer.param_groups[0]["lr"],
+                 kl=kl_seq.mean().item(), kl_coef=float(self.kl_ctl.value),
                  first_ratio_mean=first.get("ratio_mean", float("nan")), first_approxkl=first.get("approxkl", float("nan")), **timings)
     return stats
 
