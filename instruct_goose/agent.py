@@ -4,8 +4,8 @@
 
 # %% ../nbs/01_agent.ipynb #7da01c7f
 from __future__ import annotations
-import copy, functools, inspect
-from contextlib import nullcontext
+import copy, functools, inspect, warnings
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -13,6 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+
+from .data import write_folder
 
 # %% auto #0
 __all__ = ['logprobs_from_logits', 'entropy_from_logits', 'token_logprobs', 'top_k_top_p_filter', 'sample_from_probs',
@@ -432,6 +434,8 @@ class Agent(nn.Module):
             nn.init.normal_(self.value_head.weight, std=value_head_std) if value_head_std > 0 else nn.init.zeros_(self.value_head.weight)
             nn.init.zeros_(self.value_head.bias)
         self.value_head.to(next(model.parameters()).device)
+        self._config_dropout = [(m.config, {a: getattr(m.config, a) for a in _DROPOUT_ATTRS if isinstance(getattr(m.config, a, None), float)})
+                                for m in (model, value_model) if getattr(m, "config", None) is not None]   # restored in saved configs
         if not keep_dropout:
             disable_dropout(self.policy)
             if value_model is not None: disable_dropout(value_model)
@@ -555,23 +559,47 @@ class Agent(nn.Module):
 
 
     def save_pretrained(self, path):
-        "Save the policy (or its peft adapter), the critic if separate, and the value head under `path`."
-        path = Path(path); path.mkdir(parents=True, exist_ok=True)
-        self.policy.save_pretrained(path/"policy")
-        if self.value_model is not None: self.value_model.save_pretrained(path/"critic")
-        torch.save(self.value_head.state_dict(), path/"value_head.pt")
+        "Save the policy (or its peft adapter), the critic if separate, and the value head into the folder `path`, atomically."
+        path = Path(path)
+        other = sorted(p.name for p in path.iterdir() if p.name not in ("policy", "critic", "value_head.pt")) if path.is_dir() else []
+        if other: raise FileExistsError(f"{path} holds files that are not a saved Agent ({other[:5]}): save into a new or empty folder (the save replaces the folder)")
+        def write(d):
+            with self._original_dropout():                # the configs as they came: dropout is off only inside the Agent
+                policy = self.policy
+                if is_peft_model(policy) and not getattr(policy.peft_config[policy.active_adapter], "base_model_name_or_path", None):
+                    warnings.warn("the LoRA policy's base model has no name or path to load it from (it was built in memory): "
+                                  "saving the policy with its adapter merged into the weights instead of the adapter alone")
+                    policy = copy.deepcopy(policy).merge_and_unload()
+                policy.save_pretrained(d/"policy")
+                if self.value_model is not None: self.value_model.save_pretrained(d/"critic")
+            torch.save(self.value_head.state_dict(), d/"value_head.pt")
+        write_folder(path, write)                         # an earlier save there is replaced whole, never mixed with this one
+
+    @contextmanager
+    def _original_dropout(self):
+        "The policy's and critic's configs with the dropout they came with, while inside the block (`disable_dropout` zeroed them)."
+        now = [(cfg, {a: getattr(cfg, a) for a in vals}) for cfg, vals in self._config_dropout]
+        try:
+            for cfg, vals in self._config_dropout:
+                for a, v in vals.items(): setattr(cfg, a, v)
+            yield
+        finally:
+            for cfg, vals in now:
+                for a, v in vals.items(): setattr(cfg, a, v)
 
     @classmethod
-    def from_pretrained(cls, path, **kwargs):
-        "Load an agent saved by `save_pretrained` (kwargs go to `Agent`, e.g. `keep_dropout`)."
+    def from_pretrained(cls, path,
+                        model_kwargs:dict|None=None, # for the models' `from_pretrained`, e.g. {"dtype": torch.bfloat16, "device_map": "cuda"}
+                        **kwargs): # for `Agent`, e.g. `keep_dropout`
+        "Load an agent saved by `save_pretrained`."
         from transformers import AutoModel, AutoModelForCausalLM
-        path = Path(path)
+        path, mk = Path(path), model_kwargs or {}
         if not (path/"value_head.pt").exists(): raise FileNotFoundError(f"{path} holds no saved Agent (no value_head.pt): save one with agent.save_pretrained(path)")
         if (path/"policy"/"adapter_config.json").exists():
             from peft import AutoPeftModelForCausalLM
-            policy = AutoPeftModelForCausalLM.from_pretrained(path/"policy", is_trainable=True)
-        else: policy = AutoModelForCausalLM.from_pretrained(path/"policy")
-        critic = AutoModel.from_pretrained(path/"critic") if (path/"critic").exists() else None
+            policy = AutoPeftModelForCausalLM.from_pretrained(path/"policy", is_trainable=True, **mk)
+        else: policy = AutoModelForCausalLM.from_pretrained(path/"policy", **mk)
+        critic = AutoModel.from_pretrained(path/"critic", **mk) if (path/"critic").exists() else None
         agent = cls(policy, value_model=critic, **kwargs)
         agent.value_head.load_state_dict(torch.load(path/"value_head.pt", map_location=agent.value_head.weight.device))
         return agent

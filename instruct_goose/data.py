@@ -13,8 +13,8 @@ from transformers import AutoTokenizer, AutoModelForCausalLM, PreTrainedTokenize
 # %% auto #0
 __all__ = ['DATA_ENV', 'LOCAL_COPIES', 'LLAMA2C_ON_HUB', 'CACHE_ENV', 'data_dir', 'locate', 'load_tokenizer', 'load_model',
            'load_imdb', 'load_hh_rlhf', 'rope_pairs_to_halves', 'read_llama2c', 'llama2c_files', 'llama2c_tokenizer',
-           'convert_llama2c', 'cache_dir', 'seed_everything', 'tiny_model', 'load_rows', 'load_preference_data',
-           'tokenize_for_reward', 'PairDataset', 'RankingDataset']
+           'write_folder', 'convert_llama2c', 'cache_dir', 'seed_everything', 'tiny_model', 'load_rows',
+           'load_preference_data', 'tokenize_for_reward', 'PairDataset', 'RankingDataset']
 
 # %% ../nbs/00_data.ipynb #3d92d3b6
 DATA_ENV = "INSTRUCT_GOOSE_DATA"
@@ -194,6 +194,33 @@ def llama2c_tokenizer(path:str|Path, # llama2.c's tokenizer file (`tok512.bin`, 
     return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
                                    clean_up_tokenization_spaces=False, model_max_length=model_max_length or int(1e30))
 
+# %% ../nbs/00_data.ipynb #d4f0a1b1
+def write_folder(path:str|Path, # the folder to write
+                 write, # write(folder): fills a fresh, empty folder
+                 replace:bool=True, # False: a `path` that exists (or appears meanwhile) is a FileExistsError
+                ) -> Path:
+    "Write a whole folder atomically: `write` fills a temporary folder beside `path`, which is then renamed into place."
+    path = Path(path).expanduser()
+    if path.exists() and not replace: raise FileExistsError(f"{path} exists: write into a new folder, or delete it first")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        tmp.chmod(0o755)                          # mkdtemp's 0700 would hide the folder from other users
+        write(tmp)
+        old = None
+        if path.exists() and replace:
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+            os.replace(path, old/path.name)
+        try: os.replace(tmp, path)
+        except OSError as e:
+            if old is not None: os.replace(old/path.name, path)      # put the old folder back
+            elif path.exists(): raise FileExistsError(f"{path} appeared while writing it (another process?)") from e
+            raise
+        if old is not None: shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True); raise
+    return path
+
 # %% ../nbs/00_data.ipynb #7e7c361f
 def convert_llama2c(checkpoint:str|Path, # llama2.c's model `.bin` (version 0)
                     tokenizer:str|Path, # llama2.c's tokenizer `.bin`
@@ -208,18 +235,7 @@ def convert_llama2c(checkpoint:str|Path, # llama2.c's model `.bin` (version 0)
     if len(tok) != config.vocab_size: raise ValueError(f"the tokenizer {tokenizer} has {len(tok)} pieces, the model {checkpoint} {config.vocab_size}: they are not one model's files")
     model = LlamaForCausalLM(config)
     model.load_state_dict(sd)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        tmp.chmod(0o755)                          # mkdtemp's 0700 would hide a shared cache from other users
-        model.save_pretrained(tmp); tok.save_pretrained(tmp)
-        try: os.replace(tmp, out)
-        except OSError as e:                      # `out` appeared meanwhile: another process converted the same model
-            if out.exists(): raise FileExistsError(f"{out} appeared while converting into it") from e
-            raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True); raise
-    return out
+    return write_folder(out, lambda d: (model.save_pretrained(d), tok.save_pretrained(d)), replace=False)   # a racing converter: FileExistsError
 
 def cache_dir() -> Path:
     "Where models the hub has only in llama2.c's format are converted to: `$INSTRUCT_GOOSE_CACHE`, default ~/.cache/instruct_goose."

@@ -13,7 +13,7 @@ from torch import nn, Tensor
 from fastcore.basics import patch
 from transformers import AutoModel, PreTrainedTokenizerBase
 
-from .data import locate, load_model, load_tokenizer, tokenize_for_reward, _pad_right
+from .data import locate, load_model, load_tokenizer, tokenize_for_reward, write_folder, _pad_right
 from .agent import fuse_gelu, disable_dropout as _no_dropout, _max_positions, _check_in_vocab
 
 # %% auto #0
@@ -281,20 +281,8 @@ def _device_of(model): return next(model.parameters()).device
 
 # %% ../nbs/02_reward_model.ipynb #d338f857
 def save_checkpoint(rm:RewardModel, path:str|Path):
-    "Save `rm` to `path` atomically: write a temporary folder beside it, then `os.replace` it into place."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
-    try:
-        rm.save_pretrained(tmp)
-        old = None
-        if path.exists():
-            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old-"))
-            os.replace(path, old / "ckpt")
-        os.replace(tmp, path)
-        if old is not None: shutil.rmtree(old)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    "Save `rm` to `path` atomically (`write_folder`: a temporary folder beside it, renamed into place)."
+    return write_folder(path, rm.save_pretrained)
 
 # %% ../nbs/02_reward_model.ipynb #954d51a1
 def train_reward_model(rm:RewardModel, # the model to train (in place)

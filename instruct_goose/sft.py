@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_sft.ipynb #cd99c2eb
 from __future__ import annotations
-import json, math, os, shutil, tempfile, uuid, warnings
+import json, math, os, shutil, tempfile, warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, asdict
 from pathlib import Path
@@ -18,7 +18,7 @@ from transformers import PreTrainedTokenizerBase, get_scheduler
 from accelerate import Accelerator
 from tqdm import tqdm
 
-from .data import locate, load_rows, seed_everything
+from .data import locate, load_rows, seed_everything, write_folder
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'save_checkpoint', 'plot_history', 'load_demonstrations', 'tokenize_demonstrations',
@@ -232,23 +232,11 @@ def save_sft_checkpoint(model, # the model (unwrapped from DDP when `accelerator
     if accelerator is not None:
         accelerator.wait_for_everyone(); model = accelerator.unwrap_model(model)
     if accelerator is None or accelerator.is_main_process:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-        try:
-            model.save_pretrained(tmp)
-            if tokenizer is not None: tokenizer.save_pretrained(tmp)
-            for name, obj in json_files.items(): (tmp/f"{name}.json").write_text(json.dumps(obj, indent=1, default=str))
-            old = None
-            if out.exists():
-                old = out.parent/f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-                os.replace(out, old)
-            try: os.replace(tmp, out)
-            except BaseException:
-                if old is not None: os.replace(old, out)
-                raise
-            if old is not None: shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True); raise
+        def write(d):
+            model.save_pretrained(d)
+            if tokenizer is not None: tokenizer.save_pretrained(d)
+            for name, obj in json_files.items(): (d/f"{name}.json").write_text(json.dumps(obj, indent=1, default=str))
+        write_folder(out, write)
     if accelerator is not None: accelerator.wait_for_everyone()
     return out
 

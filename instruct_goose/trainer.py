@@ -900,8 +900,8 @@ def load_checkpoint(self:RLHFTrainer, path) -> Path:
     if st["num_processes"] != acc.num_processes:
         raise ValueError(f"checkpoint {ck} was written by {st['num_processes']} processes and this run has {acc.num_processes}: resume with the same number of processes (the data order and generators are per process)")
     _check_resume_config(st.get("config", {}), asdict(self.config), ck)
-    self.unwrapped.load_state_dict(torch.load(ck/"model.pt", map_location=acc.device))
-    self.optimizer.load_state_dict(torch.load(ck/"optimizer.pt", map_location=acc.device, weights_only=False))
+    self.unwrapped.load_state_dict(torch.load(ck/"model.pt", map_location="cpu"))      # copied onto each parameter's device
+    self.optimizer.load_state_dict(torch.load(ck/"optimizer.pt", map_location="cpu", weights_only=False))   # (and cast, by the optimizer)
     self.scheduler.load_state_dict(st["scheduler"]); self.kl_ctl.load_state_dict(st["kl_ctl"])
     self.iteration, self.episodes, self.data_epoch, self.data_pos = st["iteration"], st["episodes"], st["data_epoch"], st["data_pos"]
     self.history = list(st["history"])
