@@ -256,6 +256,9 @@ class Rollout:
         "The rows `idx` (a slice, index list or bool mask) of every tensor."
         return self._map(lambda t: t[idx])
     def __len__(self): return self.query.shape[0]
+    def __getitem__(self, idx):
+        "Index `sequences`, as the tensor 🤗's `generate` (and the first instruct_goose) returned: `rollout[:, -R:]` is the response."
+        return self.sequences[idx]
     @property
     def sequences(self) -> Tensor:
         "(B,Q+R) query and response side by side, like the `sequences` of 🤗 `generate`."

@@ -416,13 +416,13 @@ def gold_eval(agent, # an `Agent` (or anything with its `generate`)
     return sum(map(gold_reward, texts)) / len(texts), texts
 
 def _comparisons(agent, tok, prompts, max_new_tokens, seed) -> list[dict]:
-    "Two SFT samples per prompt, labelled by the gold labeller (ties dropped)."
+    "Two SFT samples per prompt, labelled by the gold labeller (ties and empty answers dropped)."
     _, a = gold_eval(agent, tok, prompts, max_new_tokens, seed)
     _, b = gold_eval(agent, tok, prompts, max_new_tokens, seed + 1)
     rows = []
     for p, x, y in zip(prompts, a, b):
         gx, gy = gold_reward(x), gold_reward(y)
-        if gx != gy: rows.append({"prompt": p, "chosen": " " + (x if gx > gy else y), "rejected": " " + (y if gx > gy else x)})
+        if gx != gy and x.strip() and y.strip(): rows.append({"prompt": p, "chosen": " " + (x if gx > gy else y), "rejected": " " + (y if gx > gy else x)})
     return rows
 
 # %% ../nbs/07_cli.ipynb #2f1a5b32
@@ -506,10 +506,11 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
     print("\nheld-out samples (prompt | SFT | PPO):")
     for p, a, b in list(zip(eval_prompts, sft_samples, ppo_samples))[:5]: print(f"  {p} | {a} | {b}")
     rm_sum = json.loads((out/"reward"/"summary.json").read_text())
+    before = json.loads((out/"summary.json").read_text()) if resume and (out/"summary.json").exists() else {}
+    secs = {k: v + before.get(f"seconds_{k}", 0.0) for k, v in {**times, "total": time.perf_counter() - t0}.items()}   # summed over resumes
     return _finish(out, {"gold_reward_sft": sft_gold, "gold_reward_ppo": ppo_gold, "rm_val_accuracy": rm_sum["val_accuracy_after"],
                          "rm_score_first": ppo_sum["score_first"], "rm_score_last": ppo_sum["score_last"], "kl_last": ppo_sum["kl_last"],
-                         "seconds_sft": times["sft"], "seconds_reward": times["reward"], "seconds_ppo": times["ppo"],
-                         "seconds_total": time.perf_counter() - t0, "policy": str(out/"ppo"/"model")}, "Pipeline done")
+                         **{f"seconds_{k}": v for k, v in secs.items()}, "policy": str(out/"ppo"/"model")}, "Pipeline done")
 
 # %% ../nbs/07_cli.ipynb #4005fe4a
 def plot_gold_vs_kl(gold:list[dict], # {"kl", "gold"} at the evaluations (held-out prompts)

@@ -69,10 +69,10 @@ def tokenize_demonstrations(ds:Dataset, # demonstrations (see `load_demonstratio
     if not keep: raise ValueError(f"all {len(targets)} demonstrations have an empty {response_column if pairs else text_column!r}: nothing to train on")
     if n_empty: warnings.warn(f"skipped {n_empty} of {len(targets)} demonstrations with an empty {response_column if pairs else text_column!r}")
     targets = [targets[i] for i in keep]
-    target_ids = tokenizer(targets, add_special_tokens=not pairs)["input_ids"]
+    target_ids = tokenizer(targets, add_special_tokens=not pairs, verbose=False)["input_ids"]   # too long: cut (and counted) below
     if pairs:
         ptexts = [prompts[i] for i in keep]
-        prompt_ids = tokenizer(ptexts, add_special_tokens=True)["input_ids"]
+        prompt_ids = tokenizer(ptexts, add_special_tokens=True, verbose=False)["input_ids"]
         # a tokenizer configured to add EOS would put one after the prompt: the prompt does not end the document
         prompt_ids = [p[:-1] if eos is not None and p[-1:] == [eos] and not (tokenizer.eos_token and t.rstrip().endswith(tokenizer.eos_token)) else p
                       for p, t in zip(prompt_ids, ptexts)]

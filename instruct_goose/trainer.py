@@ -610,7 +610,7 @@ def prepare_prompts(self:RLHFTrainer,
         other = [i for i, x in enumerate(items) if not isinstance(x, str)]
         if other: raise ValueError(f"prompts {other[:10]} are not text while the first one is: give every prompt as text, or every one as token ids")
         if self.tokenizer is None: raise ValueError("the prompts are text but the trainer has no tokenizer: pass tokenizer= to RLHFTrainer, or pre-tokenise the prompts (input_ids)")
-        ids = self.tokenizer(list(items), add_special_tokens=True)["input_ids"]
+        ids = self.tokenizer(list(items), add_special_tokens=True, verbose=False)["input_ids"]   # long ones: cut or refused below
     else:
         if isinstance(items[0], (list, tuple)) and items[0] and isinstance(items[0][0], Mapping):
             raise ValueError("the prompts are chat messages (lists of {'role', 'content'} dicts): turn each into text first, e.g. "
