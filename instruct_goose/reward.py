@@ -65,6 +65,8 @@ class RewardModel(nn.Module):
         fuse_gelu(self.trunk)                              # GPT-2's gelu_new as one kernel: the same function (01_agent)
         ctx = _max_positions(self.trunk)                  # None for models without a fixed context
         if max_length is None: max_length = min(512, ctx or 512)
+        for k, v in (("max_length", max_length), ("batch_size", batch_size)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{k}={v!r}: use a positive integer")
         if ctx is not None and max_length > ctx:
             raise ValueError(f"max_length={max_length} is longer than the model's context ({ctx} positions): use max_length <= {ctx}")
         self.vocab_size = self.trunk.get_input_embeddings().weight.shape[0]
@@ -118,7 +120,8 @@ class RewardModel(nn.Module):
                     raw:bool=False, # True: scores before normalisation
                    ) -> Tensor: # (B,) on the model's device
         "Score texts in eval mode without gradients, in batches."
-        bs = batch_size or self.batch_size
+        bs = self.batch_size if batch_size is None else batch_size
+        if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1: raise ValueError(f"batch_size={bs!r}: use a positive integer")
         ids = self._token_ids(texts)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         scores = torch.empty(len(ids), device=self.device)
@@ -142,6 +145,7 @@ def normalize(self:RewardModel, texts_or_scores, # reference texts (SFT samples,
     "Set the stored bias (and gain) so that the reference responses score mean 0 (and std 1)."
     raw = texts_or_scores if isinstance(texts_or_scores, Tensor) else self.score_texts(texts_or_scores, batch_size=batch_size, raw=True)
     raw = raw.detach().float().flatten()
+    if not torch.isfinite(raw).all(): raise ValueError(f"{int((~torch.isfinite(raw)).sum())} of the {raw.numel()} reference scores are NaN or inf: pass finite scores (or texts)")
     if raw.numel() < (2 if unit_std else 1): raise ValueError(f"normalize needs at least {2 if unit_std else 1} reference samples, got {raw.numel()}")
     mean = raw.mean()
     std = raw.std() if unit_std else torch.ones(())
@@ -187,6 +191,8 @@ def from_pretrained(cls:RewardModel, path:str|Path, # a folder written by `save_
 def _pair_terms(chosen, rejected, margin=None):
     "Per-pair losses (B,) and correctness (B,) (1 right, 0 wrong, 0.5 tie)."
     if chosen.shape != rejected.shape or chosen.ndim != 1: raise ValueError(f"chosen {tuple(chosen.shape)} and rejected {tuple(rejected.shape)} must both be (B,)")
+    if isinstance(margin, Tensor) and margin.ndim > 0 and margin.shape != chosen.shape:
+        raise ValueError(f"margin {tuple(margin.shape)} must be a scalar or (B,) like chosen {tuple(chosen.shape)}")
     d = chosen - rejected
     losses = -F.logsigmoid(d if margin is None else d - margin)
     correct = (d > 0).float() + 0.5 * (d == 0).float()
@@ -257,12 +263,22 @@ def reward_step(model:nn.Module, # a `RewardModel` (possibly wrapped by `acceler
 
 # %% ../nbs/02_reward_model.ipynb #eddf1042
 @torch.no_grad()
+def _check_fits(rm, ds, name:str):
+    "Refuse a dataset whose texts are longer than the reward model reads: it would train or be judged on tokens `rm(texts)` never sees."
+    L, m = getattr(ds, "max_length", None), getattr(rm, "max_length", None)
+    if ds is None or m is None: return
+    rows = getattr(ds, "chosen_ids", []) + getattr(ds, "rejected_ids", []) + [x for k in getattr(ds, "input_ids", []) for x in k]
+    n = max(map(len, rows), default=0)
+    if n > m: raise ValueError(f"{name} holds texts of {n} tokens (built with max_length={L}) but the reward model reads at most max_length={m}: "
+                               f"build it with max_length=rm.max_length")
+
 def evaluate_reward_model(model:nn.Module, # a `RewardModel` (possibly wrapped by `accelerate`)
                           data, # a `PairDataset` / `RankingDataset`, or a DataLoader of its batches
                           batch_size:int=32, # when `data` is a dataset
                           accelerator=None, # an `accelerate.Accelerator` to gather results across processes
                          ) -> dict: # {"loss", "accuracy", "n"}: means over all pairs / prompts
     "Mean loss (over pairs or prompts) and accuracy (over comparisons) on a whole dataset."
+    if not isinstance(data, torch.utils.data.DataLoader): _check_fits(model, data, "data")
     dl = data if isinstance(data, torch.utils.data.DataLoader) else torch.utils.data.DataLoader(data, batch_size=batch_size, collate_fn=data.collate)
     was_training = model.training
     model.eval()
@@ -307,16 +323,23 @@ def train_reward_model(rm:RewardModel, # the model to train (in place)
     from tqdm.auto import tqdm
     from transformers import get_scheduler
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1 or len(train_ds) == 0: raise ValueError(f"need epochs >= 1 and a non-empty training set (got epochs={epochs}, {len(train_ds)} examples)")
+    for k, v, ok, fix in (("lr", lr, lr > 0, "a positive number"), ("weight_decay", weight_decay, weight_decay >= 0, "a number >= 0"),
+                          ("warmup_ratio", warmup_ratio, 0 <= warmup_ratio <= 1, "a number in [0, 1]"),
+                          ("max_grad_norm", max_grad_norm, max_grad_norm is None or max_grad_norm > 0, "a positive number, or None for no clipping"),
+                          ("batch_size", batch_size, isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1, "a positive integer")):
+        if not ok: raise ValueError(f"{k}={v!r}: use {fix}")          # NaN fails every comparison, so it lands here too
+    for name, ds in (("train_ds", train_ds), ("val_ds", val_ds)): _check_fits(rm, ds, name)
     accelerator = accelerator or Accelerator()
     g = torch.Generator().manual_seed(seed)
     train_dl = torch.utils.data.DataLoader(train_ds, batch_size=batch_size, shuffle=True, collate_fn=train_ds.collate, generator=g)
     val_dl = torch.utils.data.DataLoader(val_ds, batch_size=2*batch_size, collate_fn=val_ds.collate) if val_ds is not None else None
     opt = torch.optim.AdamW([p for p in rm.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
-    n_steps = epochs * len(train_dl)
-    sched = get_scheduler(lr_scheduler, opt, num_warmup_steps=int(warmup_ratio * n_steps), num_training_steps=n_steps)
-    model, opt, train_dl, sched = accelerator.prepare(rm, opt, train_dl, sched)
+    model, opt, train_dl = accelerator.prepare(rm, opt, train_dl)
     if val_dl is not None: val_dl = accelerator.prepare(val_dl)
-    spe = len(train_dl)
+    spe = len(train_dl)                                    # per process, after sharding
+    n_steps = epochs * spe
+    # the scheduler steps once per optimizer step (not prepared: accelerate would step it once per process)
+    sched = get_scheduler(lr_scheduler, getattr(opt, "optimizer", opt), num_warmup_steps=int(warmup_ratio * n_steps), num_training_steps=n_steps)
     hist = {"step": [], "loss": [], "accuracy": [], "lr": [], "val_step": [], "epoch": [], "val_loss": [], "val_accuracy": [], "seconds": [],
             "steps_per_epoch": spe, "best_val_accuracy": None, "best_epoch": None}
     def validate(step, secs):
