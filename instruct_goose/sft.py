@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_sft.ipynb #cd99c2eb
 from __future__ import annotations
-import json, math, os, shutil, tempfile, warnings
+import itertools, json, math, os, shutil, tempfile, warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, asdict
 from pathlib import Path
@@ -19,6 +19,7 @@ from accelerate import Accelerator
 from tqdm import tqdm
 
 from .data import locate, load_rows, seed_everything, write_folder
+from .agent import _max_positions
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'save_checkpoint', 'plot_history', 'load_demonstrations', 'tokenize_demonstrations',
@@ -83,7 +84,9 @@ def tokenize_demonstrations(ds:Dataset, # demonstrations (see `load_demonstratio
         if add_eos and r[-1:] != [eos]: r.append(eos)
         if max_length is not None and len(p) + len(r) > max_length:
             n_trunc += 1
-            p = p[len(p) - max(0, max_length - len(r)):] if max_length > len(r) else []
+            head = p[:1] if p[:1] and p[0] in tokenizer.all_special_ids else []   # BOS stays first, as at generation time
+            room = max_length - len(r) - len(head)                               # for the rest of the prompt
+            p = head + p[len(p) - room:] if room > 0 else head if room == 0 else []
             if len(r) > max_length:
                 r = r[:max_length]; n_lost_eos += add_eos
         input_ids.append(p + r); labels.append([IGNORE_INDEX]*len(p) + r)
@@ -175,6 +178,10 @@ class SFTConfig:
     progress:bool=True # show a tqdm progress bar
 
     def __post_init__(self):
+        for k, v in vars(self).items():                 # NaN/inf pass every comparison below unnoticed
+            if isinstance(v, float) and not math.isfinite(v): raise ValueError(f"SFTConfig.{k}={v}: use a finite number")
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise ValueError(f"SFTConfig.max_grad_norm={self.max_grad_norm}: use a positive number, or None for no clipping (a negative one would ascend the loss)")
         for name in ("epochs", "batch_size", "gradient_accumulation_steps", "max_length", "warmup_steps", "seed", "max_steps", "eval_every", "eval_batch_size"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int)): raise ValueError(f"SFTConfig.{name}={v!r}: use an integer")
@@ -198,6 +205,10 @@ def build_sft_dataset(source, # anything `load_demonstrations` takes, or a Datas
     if not {"input_ids", "labels"} <= set(ds.column_names):
         # packing splits long documents over blocks, so they are not truncated
         ds = tokenize_demonstrations(ds, tokenizer, None if config.packing else config.max_length, config.prompt_column, config.response_column, config.text_column)
+    elif not config.packing:
+        long = [i for i, x in enumerate(ds["input_ids"]) if len(x) > config.max_length]
+        if long: raise ValueError(f"rows {long[:10]} of the tokenized demonstrations are longer than max_length={config.max_length}: "
+                                  "tokenize them with tokenize_demonstrations(..., max_length=...), or raise SFTConfig.max_length")
     if config.packing: ds = pack_demonstrations(ds, config.max_length)
     return ds
 
@@ -215,8 +226,11 @@ def evaluate_sft(model, # a causal LM
     for b in dataloader:
         b = {k: v.to(dev) for k, v in b.items()}
         logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
-        total += sft_loss(logits, b["labels"], "sum"); n += n_targets(b["labels"])
-    if accelerator is not None: total, n = accelerator.reduce(total, "sum"), accelerator.reduce(n, "sum")
+        targets = b["labels"][:, 1:]
+        row_loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="none").view(targets.shape).sum(1)
+        row_n = (targets != IGNORE_INDEX).sum(1)
+        if accelerator is not None: row_loss, row_n = accelerator.gather_for_metrics((row_loss, row_n))   # without the rows repeated to even out batches
+        total += row_loss.sum(); n += row_n.sum()
     model.train(was_training)
     return (total / n.clamp(min=1)).item()
 
@@ -262,6 +276,13 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
     seed_everything(config.seed)
     train = build_sft_dataset(train_ds, tokenizer, config, "train")
     val = build_sft_dataset(val_ds, tokenizer, config, "validation") if val_ds is not None else None
+    ctx, V = _max_positions(model), model.get_input_embeddings().weight.shape[0]
+    for name, ds in (("training", train), ("validation", val)):
+        if ds is None: continue
+        ids = ds["input_ids"]
+        n, top = max(map(len, ids)), max(max(x) for x in ids)
+        if ctx is not None and n > ctx: raise ValueError(f"{name} sequences of {n} tokens exceed the model's context of {ctx} positions: set SFTConfig.max_length <= {ctx}")
+        if top >= V: raise ValueError(f"{name} token ids go up to {top} but the model has {V} embeddings: is the tokenizer the model's?")
     collate = DemonstrationCollator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
     train_dl = DataLoader(train, batch_size=config.batch_size, shuffle=True, collate_fn=collate,
                           generator=torch.Generator().manual_seed(config.seed))
@@ -270,14 +291,17 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
     model, optimizer, train_dl = accelerator.prepare(model, optimizer, train_dl)
     if val_dl is not None: val_dl = accelerator.prepare(val_dl)
     accum = config.gradient_accumulation_steps
-    total = config.max_steps or config.epochs * math.ceil(len(train_dl) / accum)
+    per_epoch = math.ceil(len(train_dl) / accum)          # optimizer steps per pass; the last may take fewer micro-batches
+    total = config.max_steps or config.epochs * per_epoch
     # the scheduler steps once per optimizer step (not prepared: accelerate would step it once per process)
     scheduler = get_scheduler(config.lr_scheduler, optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer,
                               num_warmup_steps=config.warmup_steps, num_training_steps=total)
 
-    def micro_batches():
-        while True: yield from train_dl
-    batches = micro_batches()
+    def windows():                                       # the micro-batches of each optimizer step, never across two passes
+        while True:
+            it = iter(train_dl)
+            for _ in range(per_epoch): yield list(itertools.islice(it, accum))
+    steps = windows()
     history = {k: [] for k in ("step", "loss", "lr", "grad_norm", "tokens", "val_step", "val_loss")}
     def validate(step):
         if val_dl is None: return
@@ -288,11 +312,11 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
     bar = tqdm(total=total, desc="sft", disable=not (config.progress and accelerator.is_local_main_process))
     params = [p for p in model.parameters() if p.requires_grad]
     for step in range(1, total + 1):
-        window = [next(batches) for _ in range(accum)]
+        window = next(steps)
         n_tok = accelerator.reduce(sum(n_targets(b["labels"]) for b in window).to(accelerator.device), "sum").clamp(min=1)
         loss_sum = torch.zeros((), device=accelerator.device)
         for i, b in enumerate(window):
-            with (accelerator.no_sync(model) if i < accum - 1 else nullcontext()), accelerator.autocast():
+            with (accelerator.no_sync(model) if i < len(window) - 1 else nullcontext()), accelerator.autocast():
                 logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
                 s = sft_loss(logits, b["labels"], "sum")
             # DDP averages gradients over processes, hence * num_processes: the result is d(sum over all tokens)/n_tok
