@@ -31,11 +31,18 @@ def check_finite(**tensors:Tensor|None, # name=tensor pairs; `None` values are s
                              "padding positions must hold finite values too (fill them with 0)")
 
 # %% ../nbs/03_gae.ipynb #df9dc61b
+def _bool_mask(mask:Tensor, name:str="mask") -> Tensor:
+    "`mask` as a bool tensor, checked to hold only 0 and 1 (a 0.5 or a 2 is not a mask: it would count as a real token)."
+    if mask.dtype != torch.bool and ((mask != 0) & (mask != 1)).any():
+        bad = mask[(mask != 0) & (mask != 1)][0].item()
+        raise ValueError(f"`{name}` holds {bad!r}: a mask holds only 1 (real token) and 0 (padding)")
+    return mask.bool()
+
 def _as_mask(mask:Tensor, x:Tensor, name:str="mask") -> Tensor:
-    "`mask` as a bool tensor, checked to have `x`'s shape."
+    "`mask` as a bool tensor, checked to have `x`'s shape and to hold only 0 and 1."
     if tuple(mask.shape) != tuple(x.shape):
         raise ValueError(f"`{name}` has shape {tuple(mask.shape)} but the tensor it masks has shape {tuple(x.shape)}: pass one mask entry (1 = real token, 0 = padding) per element")
-    return mask.bool()
+    return _bool_mask(mask, name)
 
 # %% ../nbs/03_gae.ipynb #14c71b3f
 def masked_mean(x:Tensor, # values, e.g. (B,R)
@@ -78,6 +85,7 @@ def masked_whiten(x:Tensor, # values, e.g. advantages or rewards (B,R)
     m = _as_mask(mask, x)
     dtype = x.dtype
     if dtype in (torch.float16, torch.bfloat16): x = x.float()        # fp16 would round eps to 0: rsqrt(0) = inf
+    if not dtype.is_floating_point: x, dtype = x.float(), torch.float32  # integers: whitened values are not integers
     n = m.sum()
     mean = masked_mean(x, m)
     var = masked_var(x, m, unbiased=False) * n / (n - 1).clamp(min=1)   # Bessel's correction; one real token: variance 0
@@ -105,7 +113,7 @@ def kl_penalty(logprobs:Tensor, # (B,R) log pi_theta(y_t|s_t) of the sampled tok
 def _check_right_padded(mask:Tensor, name:str="mask") -> Tensor:
     "`mask` as bool (B,R), checked to be 1...1 0...0 in every row."
     if mask.ndim != 2: raise ValueError(f"`{name}` must be (B,R), got shape {tuple(mask.shape)}")
-    m = mask.bool()
+    m = _bool_mask(mask, name)
     holes = m[:, 1:] & ~m[:, :-1]
     if holes.any():
         row = int(holes.any(1).nonzero()[0])
@@ -133,7 +141,7 @@ def compute_rewards(scores:Tensor, # (B,) reward-model score of each response
                    ) -> tuple[Tensor, Tensor]:
     "Per-token rewards (B,R) = -kl_coef*KL_t, plus `scores` on the last real token; 0 on padding. Also returns the KL (B,R)."
     check_finite(scores=scores, logprobs=logprobs, ref_logprobs=ref_logprobs)
-    if float(kl_coef) < 0: raise ValueError(f"kl_coef must be >= 0, got {kl_coef}: it is the weight of a penalty")
+    if not 0 <= float(kl_coef) < float("inf"): raise ValueError(f"kl_coef must be a finite number >= 0, got {kl_coef}: it is the weight of a penalty")
     m = _as_mask(mask, logprobs)
     if tuple(scores.shape) != (logprobs.shape[0],):
         raise ValueError(f"`scores` must have shape (B,) = ({logprobs.shape[0]},), one score per response, got {tuple(scores.shape)}")
@@ -162,7 +170,7 @@ def missing_eos_penalty(scores:Tensor, # (B,) reward-model scores
                         penalty:float, # >= 0, subtracted from the score of every response without EOS
                        ) -> Tensor:
     "Scores with `penalty` subtracted from the rows whose response never emitted EOS."
-    if penalty < 0: raise ValueError(f"penalty must be >= 0 (it is subtracted), got {penalty}")
+    if not 0 <= penalty < float("inf"): raise ValueError(f"penalty must be >= 0 and finite (it is subtracted), got {penalty}")
     if tuple(ended.shape) != tuple(scores.shape): raise ValueError(f"`ended` {tuple(ended.shape)} must have the shape of `scores` {tuple(scores.shape)}: one flag per response")
     return scores - penalty * (~ended.bool()).to(scores.dtype)
 
@@ -174,6 +182,7 @@ def rollout_stats(scores:Tensor, # (B,) reward-model scores
                  ) -> dict[str, Tensor]:
     "Mean score, sequence-level KL, per-token KL, response length (and non-score reward) of a rollout batch."
     m = _as_mask(mask, kl)
+    if tuple(scores.shape) != (kl.shape[0],): raise ValueError(f"`scores` must have shape ({kl.shape[0]},), one per response of `kl`, got {tuple(scores.shape)}")
     with torch.no_grad():
         seq_kl = torch.where(m, kl, 0).sum(1)
         stats = {"mean_score": scores.float().mean(), "std_score": scores.float().std() if scores.numel() > 1 else scores.new_zeros((), dtype=torch.float32),
@@ -201,6 +210,7 @@ def discounted_cumsum(x:Tensor, # (..., R)
                       factor:float, # discount per step
                      ) -> Tensor:
     "Reverse discounted cumulative sum along the last dim: y_t = sum_{k>=t} factor**(k-t) * x_k."
+    if not x.dtype.is_floating_point: x = x.float()     # an integer discount matrix would round factor**k to 0
     return x @ discount_matrix(x.shape[-1], factor, x.dtype, x.device).T
 
 # %% ../nbs/03_gae.ipynb #f054ca1c

@@ -29,7 +29,7 @@ def policy_loss(logprobs:Tensor, # (B,R) log-probs of the response tokens under 
                ) -> tuple[Tensor, dict[str, Tensor]]:
     "PPO clipped surrogate loss (to minimise) and its statistics."
     check_finite(logprobs=logprobs, old_logprobs=old_logprobs, advantages=advantages)
-    if cliprange <= 0: raise ValueError(f"cliprange must be > 0, got {cliprange}")
+    if not cliprange > 0: raise ValueError(f"cliprange must be > 0, got {cliprange}")
     _check_same_shape(logprobs=logprobs, old_logprobs=old_logprobs, advantages=advantages, mask=mask)
     m = mask.bool()
     old_logprobs, advantages = old_logprobs.detach(), advantages.detach()
@@ -74,7 +74,7 @@ def value_loss(values:Tensor, # (B,R) values under the current parameters (with 
     err = (values - returns)**2
     if cliprange_value is None: err_max, clipped_wins = err, torch.zeros_like(m)
     else:
-        if cliprange_value <= 0: raise ValueError(f"cliprange_value must be > 0 (or None to disable clipping), got {cliprange_value}")
+        if not cliprange_value > 0: raise ValueError(f"cliprange_value must be > 0 (or None to disable clipping), got {cliprange_value}")
         values_clipped = old_values + torch.clamp(values - old_values, -cliprange_value, cliprange_value)
         err_clipped = (values_clipped - returns)**2
         err_max, clipped_wins = torch.maximum(err, err_clipped), err_clipped > err
@@ -101,7 +101,7 @@ def ptx_loss(ptx_logprobs:Tensor, # (B,T) log pi(x_t | x_<t) of each pretraining
             ) -> tuple[Tensor, dict[str, Tensor]]:
     "PPO-ptx term: -ptx_coef * mean log-likelihood of the pretraining tokens, and its statistics."
     check_finite(ptx_logprobs=ptx_logprobs)
-    if ptx_coef < 0: raise ValueError(f"ptx_coef must be >= 0, got {ptx_coef}")
+    if not 0 <= ptx_coef < math.inf: raise ValueError(f"ptx_coef must be a finite number >= 0, got {ptx_coef}")
     nll = -masked_mean(ptx_logprobs, _as_mask(ptx_mask, ptx_logprobs, "ptx_mask"))
     loss = ptx_coef * nll
     return loss, {"ptx_loss": loss.detach(), "ptx_nll": nll.detach()}
@@ -110,7 +110,7 @@ def ptx_loss(ptx_logprobs:Tensor, # (B,T) log pi(x_t | x_<t) of each pretraining
 class FixedKLController:
     "A constant KL coefficient (the `.update` is a no-op, kept for a common interface)."
     def __init__(self, kl_coef:float): # beta
-        if kl_coef < 0: raise ValueError(f"kl_coef must be >= 0, got {kl_coef}")
+        if not 0 <= kl_coef < math.inf: raise ValueError(f"kl_coef must be a finite number >= 0, got {kl_coef}")
         self.value = float(kl_coef)
     def update(self, current_kl:float, n_steps:int) -> float: return self.value
     def state_dict(self) -> dict: return {"value": self.value}
@@ -125,9 +125,9 @@ class AdaptiveKLController:
                  target:float, # target KL per response (nats), e.g. the `mean_kl` of `rollout_stats`
                  horizon:float, # number of samples over which a constant error moves log(beta) by about that error
                 ):
-        if init_kl_coef <= 0: raise ValueError(f"init_kl_coef must be > 0 for an adaptive controller (a 0 would stay 0), got {init_kl_coef}")
-        if target <= 0: raise ValueError(f"target must be > 0 nats, got {target}")
-        if horizon <= 0: raise ValueError(f"horizon must be > 0, got {horizon}")
+        if not 0 < init_kl_coef < math.inf: raise ValueError(f"init_kl_coef must be > 0 for an adaptive controller (a 0 would stay 0), got {init_kl_coef}")
+        if not 0 < target < math.inf: raise ValueError(f"target must be > 0 nats, got {target}")
+        if not 0 < horizon < math.inf: raise ValueError(f"horizon must be > 0, got {horizon}")
         self.value, self.target, self.horizon = float(init_kl_coef), float(target), float(horizon)
 
     def update(self,
@@ -138,6 +138,9 @@ class AdaptiveKLController:
         current_kl = float(current_kl)
         if not math.isfinite(current_kl): raise ValueError(f"current_kl is {current_kl}: check the rollout's log-probs (see `check_finite`)")
         if n_steps <= 0: raise ValueError(f"n_steps must be > 0, got {n_steps}")
+        if n_steps * 0.2 >= self.horizon:              # a KL far below target would take beta to 0 (where it stays) or below
+            raise ValueError(f"n_steps={n_steps} responses per update against horizon={self.horizon:g}: the step could set beta <= 0; "
+                             f"use a horizon > n_steps / 5 (lm-human-preferences: 10000)")
         error = min(max(current_kl / self.target - 1, -0.2), 0.2)
         self.value *= 1 + error * n_steps / self.horizon
         return self.value
