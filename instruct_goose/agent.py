@@ -110,6 +110,7 @@ def top_k_top_p_filter(logits:Tensor, # (B,V) temperature-scaled logits
         srt, idx = logits.sort(dim=-1, descending=True)
         p = srt.softmax(-1)
         remove = (p.cumsum(-1) - p) >= top_p       # mass strictly before this token already reaches top_p
+        remove[..., 0] = False                      # the most likely token stays, whatever top_p
         logits = logits.scatter(-1, idx, srt.masked_fill(remove, float("-inf")))
     return logits
 
@@ -275,8 +276,8 @@ class AgentOutput:
 # %% ../nbs/01_agent.ipynb #8898c35c
 def _as_mask(m, name):
     if m.dtype == torch.bool: return m.long()
-    if m.dtype.is_floating_point or m.dtype.is_complex: m = m.long()
-    if ((m != 0) & (m != 1)).any(): raise ValueError(f"{name} must hold only 0 (padding) and 1 (real token)")
+    if ((m != 0) & (m != 1)).any():                     # before any cast: .long() would turn 0.5 into 0
+        raise ValueError(f"{name} must hold only 0 (padding) and 1 (real token), got {m[(m != 0) & (m != 1)][0].item()!r}")
     return m.long()
 
 def _check_ids(ids, mask, name, model=None):
@@ -288,7 +289,8 @@ def _check_ids(ids, mask, name, model=None):
     if mask is None: raise ValueError(f"{mask_name} is None: pass the tokenizer's attention_mask (1 = real token, 0 = padding)")
     if not isinstance(mask, Tensor) or mask.shape != ids.shape:
         raise ValueError(f"{mask_name} must have the same shape as {name} {tuple(ids.shape)}, got {tuple(getattr(mask, 'shape', ()))}: pass the tokenizer's attention_mask")
-    if ids.dtype.is_floating_point: raise ValueError(f"{name} must be integer token ids, got {ids.dtype}")
+    if ids.dtype.is_floating_point or ids.dtype == torch.bool: raise ValueError(f"{name} must be integer token ids, got {ids.dtype}")
+    if ids.shape[0] == 0: raise ValueError(f"{name} has no rows: pass at least one sequence")
     mask = _as_mask(mask, mask_name)
     if model is not None: _check_in_vocab(ids, mask, _unwrap(model).get_output_embeddings().weight.shape[0], name)
     return mask
@@ -425,6 +427,9 @@ class Agent(nn.Module):
         if _is_reward_model(value_model):     # InstructGPT: the critic starts as a copy of the reward model
             if value_head is None: value_head = _reward_head_as_value_head(value_model)
             value_model = copy.deepcopy(value_model.trunk)
+        if value_model is not None:                   # the critic reads the policy's token ids: one vocabulary
+            Vp, Vc = _unwrap(model).get_output_embeddings().weight.shape[0], _unwrap(value_model).get_input_embeddings().weight.shape[0]
+            if Vc < Vp: raise ValueError(f"the critic has {Vc} token embeddings and the policy {Vp}: a critic must read the policy's tokens (use one with the policy's tokenizer, e.g. a reward model trained from the SFT model)")
         self.policy, self.value_model = model, value_model
         self._linear_head = _head_is_linear(model)
         D = _hidden_size(model if value_model is None else value_model)
@@ -515,6 +520,9 @@ class Agent(nn.Module):
         if generator is not None and generator.device.type != dev.type:
             raise ValueError(f"generator is on {generator.device} but the inputs are on {dev}: create it with torch.Generator(device='{dev.type}')")
         eos = torch.tensor([eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id or []), device=dev, dtype=torch.long)
+        V = _unwrap(policy).get_output_embeddings().weight.shape[0]
+        for k, ids_ in (("eos_token_id", eos.tolist()), ("pad_token_id", [pad_token_id])):
+            if any(not 0 <= int(i) < V for i in ids_): raise ValueError(f"{k}={ids_ if len(ids_) > 1 else ids_[0]} is outside the policy's vocabulary [0, {V}): use its tokenizer's ids")
 
         # re-pack every row to left padding (a stable sort puts the 0s first and keeps the tokens in order)
         order = torch.argsort(attention_mask, dim=1, stable=True)
