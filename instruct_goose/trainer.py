@@ -108,6 +108,8 @@ class RLHFConfig:
             v = getattr(self, k)
             if not (isinstance(v, (int, float)) and 0 <= v <= 1): raise _bad(k, v, "use a number in [0, 1]")
         if self.cliprange_value is not None and not self.cliprange_value > 0: raise _bad("cliprange_value", self.cliprange_value, "use a positive number, or None for no value clipping")
+        if self.adaptive_kl and self.kl_horizon * 5 <= self.batch_size:
+            raise _bad("kl_horizon", self.kl_horizon, f"with batch_size={self.batch_size} episodes per update the adaptive step could set beta <= 0: use kl_horizon > batch_size / 5 (lm-human-preferences: 10000)")
         if self.adaptive_kl and self.init_kl_coef == 0: raise _bad("init_kl_coef", 0, "an adaptive controller multiplies beta, so it must start > 0 (e.g. 0.1); or set adaptive_kl=False")
         if self.top_p is not None and not 0 < self.top_p <= 1: raise _bad("top_p", self.top_p, "use a number in (0, 1], or None for no nucleus filtering")
         if self.top_k is not None and (not isinstance(self.top_k, int) or self.top_k < 0): raise _bad("top_k", self.top_k, "use a positive integer, or None (0 also means no filtering)")
@@ -171,6 +173,7 @@ def _as_mask(name, mask, ids):
     if mask is None: return torch.ones_like(ids)
     mask = torch.as_tensor(mask)
     if mask.shape != ids.shape: raise ValueError(f"{name} has shape {tuple(mask.shape)} but its ids have {tuple(ids.shape)}: pass the attention mask that came with them")
+    if mask.dtype != torch.bool and ((mask != 0) & (mask != 1)).any(): raise ValueError(f"{name} must hold only 0 (padding) and 1 (real token)")
     return mask.to(ids.device).long()
 
 def check_texts(x, # what was passed as a collection of prompts or texts
@@ -280,6 +283,8 @@ class RLHFTrainer:
             ref_model = create_reference_model(model)          # adapter disabled: no second copy of the weights
         elif isinstance(ref_model, Agent): ref_model = ReferenceModel(ref_model.policy)
         elif not isinstance(ref_model, ReferenceModel): ref_model = ReferenceModel(ref_model)
+        Vp, Vr = _unwrap(model.policy).get_output_embeddings().weight.shape[0], _unwrap(ref_model.lm).get_output_embeddings().weight.shape[0]
+        if Vp != Vr: raise ValueError(f"the reference model has {Vr} tokens and the policy {Vp}: the KL compares the same token ids under both, so the reference must be the policy's own SFT model (create_reference_model(model))")
         if ref_model is not None and any(p.requires_grad for p in ref_model.parameters()):
             raise ValueError("ref_model has trainable parameters: build it with create_reference_model(model)")
         model.eval()
@@ -400,6 +405,7 @@ def make_rollout(self:RLHFTrainer,
     c, timings = self.config, (timings if timings is not None else {})
     q, qm, r, rm, scores = self._check_batch(queries, responses, scores, query_mask, response_mask)
     self._check_temperature(r)
+    if (old_logprobs is None) != (old_values is None): raise ValueError("pass both old_logprobs and old_values (from Agent.generate), or neither (both computed here)")
     t = time.perf_counter()
     if old_logprobs is None or old_values is None:
         pol = self._forward_nograd(self.unwrapped, q, qm, r, rm)
@@ -711,7 +717,9 @@ def train(self:RLHFTrainer,
     G = c.batch_size * acc.num_processes
     if num_iterations is None:
         if total_episodes is None: raise ValueError("pass num_iterations= or total_episodes=")
+        if not total_episodes >= 1: raise ValueError(f"total_episodes={total_episodes}: use a positive number")
         num_iterations = math.ceil(total_episodes / G)
+    if isinstance(num_iterations, bool) or not isinstance(num_iterations, int) or num_iterations < 1: raise ValueError(f"num_iterations={num_iterations!r}: use a positive integer")
     self.num_iterations = num_iterations
     self.total_updates = num_iterations * c.ppo_epochs * (c.batch_size // c.mini_batch_size)
     for g, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):     # the LR of the next update under this horizon
@@ -948,6 +956,7 @@ def evaluate(self:RLHFTrainer,
             ) -> dict: # score, kl (means), scores, kls (per response), prompts, responses (texts)
     "Sample `num_samples` responses per prompt and report reward and KL to the reference per response."
     check_texts(prompts, "prompts")
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1: raise ValueError(f"num_samples={num_samples!r}: use a positive integer")
     ids = self.prepare_prompts(list(prompts) * num_samples)
     pad_id = self.tokenizer.pad_token_id if self.tokenizer is not None and self.tokenizer.pad_token_id is not None else self._eos_id()
     g = torch.Generator(self.accelerator.device).manual_seed(seed)
