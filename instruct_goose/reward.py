@@ -14,7 +14,7 @@ from fastcore.basics import patch
 from transformers import AutoModel, PreTrainedTokenizerBase
 
 from .data import locate, load_model, load_tokenizer, tokenize_for_reward, write_folder, _pad_right
-from .agent import fuse_gelu, disable_dropout as _no_dropout, _max_positions, _check_in_vocab
+from .agent import fuse_gelu, disable_dropout as _no_dropout, _max_positions, _check_in_vocab, _as_mask as _mask01
 
 # %% auto #0
 __all__ = ['last_token_index', 'HEAD_FILE', 'CONFIG_FILE', 'last_real_index', 'position_ids_from_mask', 'RewardModel',
@@ -94,9 +94,16 @@ class RewardModel(nn.Module):
                ) -> Tensor: # (B,) one score per row
         "Scores at the last real token of each row (or of each text, see `score_texts`)."
         if _is_texts(input_ids): return self.score_texts(input_ids, raw=raw, **kwargs)
+        if not isinstance(input_ids, Tensor) or input_ids.ndim != 2 or len(input_ids) == 0:
+            raise ValueError(f"pass texts (a non-empty list of strings) or token ids as a (B,T) tensor, got {type(input_ids).__name__}"
+                             + (f" of shape {tuple(input_ids.shape)}" if isinstance(input_ids, Tensor) else ""))
         if attention_mask is None: attention_mask = torch.ones_like(input_ids)
         if input_ids.shape != attention_mask.shape: raise ValueError(f"input_ids {tuple(input_ids.shape)} and attention_mask {tuple(attention_mask.shape)} must have the same (B,T) shape")
+        attention_mask = _mask01(attention_mask, "attention_mask")
         _check_in_vocab(input_ids, attention_mask, self.vocab_size, "input_ids", owner="the reward model's")   # as Agent's inputs (01)
+        ctx, n = _max_positions(self.trunk), int(attention_mask.sum(1).max())
+        if ctx is not None and n > ctx: raise ValueError(f"a row has {n} tokens but the reward model's context is {ctx} positions: cut the texts (rm.tokenize cuts them to rm.max_length)")
+        input_ids = input_ids.masked_fill(attention_mask == 0, 0)                      # padding ids are never read: any valid id will do
         last = last_real_index(attention_mask)                                          # (B,)
         out = self.trunk(input_ids=input_ids, attention_mask=attention_mask.long(),
                          position_ids=position_ids_from_mask(attention_mask), use_cache=False)
@@ -105,8 +112,9 @@ class RewardModel(nn.Module):
         return scores if raw else (scores - self.norm_mean) / self.norm_std
 
     def _token_ids(self, texts):
-        ids, _ = tokenize_for_reward(self.tokenizer, [texts] if isinstance(texts, str) else list(texts), self.max_length)
-        empty = [i for i, x in enumerate(ids) if len(x) == 0]
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        ids, _ = tokenize_for_reward(self.tokenizer, texts, self.max_length)
+        empty = [i for i, (t, x) in enumerate(zip(texts, ids)) if len(x) == 0 or not t.strip()]   # a BOS alone is no text
         if empty: raise ValueError(f"texts {empty[:10]} are empty (no tokens): a reward model cannot score an empty text; score prompt + response")
         return ids
 
