@@ -341,6 +341,8 @@ def tokenize_for_reward(tokenizer:PreTrainedTokenizerBase, # any tokenizer
                         max_length:int|None=None, # keep at most this many tokens, cutting from the LEFT; None: no limit
                        ) -> tuple: # (list of token-id lists, list of bools: was the text cut)
     "Token ids of `texts`, each cut to its last `max_length` tokens (special tokens kept)."
+    if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1):
+        raise ValueError(f"max_length={max_length!r}: use a positive integer, or None for no limit")
     texts = list(texts)
     ids = tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"]   # no "too long" warning: we cut below
     cut = [max_length is not None and len(x) > max_length for x in ids]
@@ -378,6 +380,7 @@ class PairDataset(torch.utils.data.Dataset):
                  prompt_column:str|None=None, # the prompt, prepended to both; None: "prompt" if the data has it, else the responses are full texts
                  split:str="train", # split of a hub dataset or `DatasetDict`
                 ):
+        if tokenizer.pad_token_id is None: raise ValueError("the tokenizer has no pad token: set tokenizer.pad_token = tokenizer.eos_token (load_tokenizer does)")
         ds = load_preference_data(data, split)
         cols = {"chosen_column": chosen_column, "rejected_column": rejected_column}
         if prompt_column is None and "prompt" in ds.column_names: prompt_column = "prompt"
@@ -423,6 +426,7 @@ class RankingDataset(torch.utils.data.Dataset):
                  ranks_column:str|None=None, # a list of ranks per row, 0 = best (ties allowed); None: "ranks" if the data has it, else best first
                  split:str="train", # split of a hub dataset or `DatasetDict`
                 ):
+        if tokenizer.pad_token_id is None: raise ValueError("the tokenizer has no pad token: set tokenizer.pad_token = tokenizer.eos_token (load_tokenizer does)")
         ds = load_preference_data(data, split)
         if prompt_column is None and "prompt" in ds.column_names: prompt_column = "prompt"
         if ranks_column is None and "ranks" in ds.column_names: ranks_column = "ranks"
@@ -436,11 +440,14 @@ class RankingDataset(torch.utils.data.Dataset):
         prompts = ds[prompt_column] if prompt_column else [""] * len(ds)
         all_ranks = ds[ranks_column] if ranks_column else [None] * len(ds)
         for i, (p, resp, rk) in enumerate(zip(prompts, ds[responses_column], all_ranks)):
-            if isinstance(resp, str): raise ValueError(f"RankingDataset: row {i} of {responses_column!r} is a string; it must be a list of responses (best first, or with ranks_column)")
+            if resp is not None and (not isinstance(resp, (list, tuple)) or not all(isinstance(r, str) or r is None for r in resp)):
+                raise ValueError(f"RankingDataset: row {i} of {responses_column!r} is {type(resp).__name__} {str(resp)[:60]!r}; it must be a list of response strings (best first, or with ranks_column)")
             resp = list(resp or [])
             if len(resp) < 2: self.n_skipped["fewer than 2 responses"] += 1; continue
             if any(_is_empty(r) for r in resp): self.n_skipped["empty text"] += 1; continue
             if len(set(resp)) < len(resp): self.n_skipped["identical responses"] += 1; continue
+            if rk is not None and not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x == int(x) for x in rk):
+                raise ValueError(f"RankingDataset: row {i} has ranks {list(rk)}: give integers (0 = best; equal ranks are ties)")
             rk = list(range(len(resp))) if rk is None else [int(x) for x in rk]
             if len(rk) != len(resp): raise ValueError(f"RankingDataset: row {i} has {len(resp)} responses but {len(rk)} ranks: give one rank per response")
             order = sorted(range(len(resp)), key=lambda j: rk[j])     # best first
