@@ -521,8 +521,9 @@ class Agent(nn.Module):
             raise ValueError(f"generator is on {generator.device} but the inputs are on {dev}: create it with torch.Generator(device='{dev.type}')")
         eos = torch.tensor([eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id or []), device=dev, dtype=torch.long)
         V = _unwrap(policy).get_output_embeddings().weight.shape[0]
-        for k, ids_ in (("eos_token_id", eos.tolist()), ("pad_token_id", [pad_token_id])):
-            if any(not 0 <= int(i) < V for i in ids_): raise ValueError(f"{k}={ids_ if len(ids_) > 1 else ids_[0]} is outside the policy's vocabulary [0, {V}): use its tokenizer's ids")
+        if not 0 <= int(pad_token_id) < V: raise ValueError(f"pad_token_id={pad_token_id} is outside the policy's vocabulary [0, {V}): use its tokenizer's pad id")
+        if (eos < 0).any(): raise ValueError(f"eos_token_id={eos.tolist()} holds a negative id: use the tokenizer's EOS id (or [] for no stop token)")
+        eos = eos[eos < V]                                # an id the policy cannot sample never stops a row (a 'no early stop' setting)
 
         # re-pack every row to left padding (a stable sort puts the 0s first and keeps the tokens in order)
         order = torch.argsort(attention_mask, dim=1, stable=True)
