@@ -521,7 +521,6 @@ class Agent(nn.Module):
             raise ValueError(f"generator is on {generator.device} but the inputs are on {dev}: create it with torch.Generator(device='{dev.type}')")
         eos = torch.tensor([eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id or []), device=dev, dtype=torch.long)
         V = _unwrap(policy).get_output_embeddings().weight.shape[0]
-        if not 0 <= int(pad_token_id) < V: raise ValueError(f"pad_token_id={pad_token_id} is outside the policy's vocabulary [0, {V}): use its tokenizer's pad id")
         if (eos < 0).any(): raise ValueError(f"eos_token_id={eos.tolist()} holds a negative id: use the tokenizer's EOS id (or [] for no stop token)")
         eos = eos[eos < V]                                # an id the policy cannot sample never stops a row (a 'no early stop' setting)
 
@@ -537,7 +536,8 @@ class Agent(nn.Module):
 
         was_training = self.training; self.eval()         # no dropout, and the KV cache stays on under gradient checkpointing
         try:
-            logits, h, cache = _lm_step(policy, self._linear_head, query, query_mask, (query_mask.cumsum(-1) - 1).clamp(min=0), last, use_cache=True)
+            logits, h, cache = _lm_step(policy, self._linear_head, query.masked_fill(query_mask == 0, 0), query_mask,   # padding is never read:
+                                        (query_mask.cumsum(-1) - 1).clamp(min=0), last, use_cache=True)                # any valid id (pad may be >= V)
             cache = _buffer_cache(cache, max_new_tokens)      # steps write into a buffer instead of torch.cat-ing the cache
             done = torch.zeros(B, dtype=torch.bool, device=dev)
             toks, lps, vals, alive_steps = [], [], [], []
