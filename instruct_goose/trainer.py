@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from fastcore.basics import patch
 
-from .agent import Agent, ReferenceModel, create_reference_model, is_peft_model, _unwrap
+from .agent import Agent, ReferenceModel, create_reference_model, is_peft_model, _unwrap, _as_mask as _mask01
 from .gae import compute_rewards, gae, masked_mean, masked_whiten, ends_with_eos, missing_eos_penalty
 from .loss import policy_loss, value_loss, entropy_loss, ptx_loss, FixedKLController, AdaptiveKLController
 
@@ -173,8 +173,7 @@ def _as_mask(name, mask, ids):
     if mask is None: return torch.ones_like(ids)
     mask = torch.as_tensor(mask)
     if mask.shape != ids.shape: raise ValueError(f"{name} has shape {tuple(mask.shape)} but its ids have {tuple(ids.shape)}: pass the attention mask that came with them")
-    if mask.dtype != torch.bool and ((mask != 0) & (mask != 1)).any(): raise ValueError(f"{name} must hold only 0 (padding) and 1 (real token)")
-    return mask.to(ids.device).long()
+    return _mask01(mask, name).to(ids.device)
 
 def check_texts(x, # what was passed as a collection of prompts or texts
                 name:str, # its argument name, for the message
