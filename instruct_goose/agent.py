@@ -181,6 +181,10 @@ def _max_positions(model) -> int|None:
         if isinstance(getattr(cfg, a, None), int): return getattr(cfg, a)
     return None
 
+def _vocab_size(model) -> int:
+    "Rows of the token embedding (a causal LM's head has as many): the ids the model can read."
+    return _unwrap(model).get_input_embeddings().weight.shape[0]
+
 def _hidden_size(model) -> int:
     cfg = _unwrap(model).config
     d = getattr(cfg, "hidden_size", None)
@@ -292,7 +296,7 @@ def _check_ids(ids, mask, name, model=None):
     if ids.dtype.is_floating_point or ids.dtype == torch.bool: raise ValueError(f"{name} must be integer token ids, got {ids.dtype}")
     if ids.shape[0] == 0: raise ValueError(f"{name} has no rows: pass at least one sequence")
     mask = _as_mask(mask, mask_name)
-    if model is not None: _check_in_vocab(ids, mask, _unwrap(model).get_output_embeddings().weight.shape[0], name)
+    if model is not None: _check_in_vocab(ids, mask, _vocab_size(model), name)
     return mask
 
 def _check_in_vocab(ids, mask, V:int, name:str, owner:str="the model's"):
@@ -428,7 +432,7 @@ class Agent(nn.Module):
             if value_head is None: value_head = _reward_head_as_value_head(value_model)
             value_model = copy.deepcopy(value_model.trunk)
         if value_model is not None:                   # the critic reads the policy's token ids: one vocabulary
-            Vp, Vc = _unwrap(model).get_output_embeddings().weight.shape[0], _unwrap(value_model).get_input_embeddings().weight.shape[0]
+            Vp, Vc = _vocab_size(model), _vocab_size(value_model)
             if Vc < Vp: raise ValueError(f"the critic has {Vc} token embeddings and the policy {Vp}: a critic must read the policy's tokens (use one with the policy's tokenizer, e.g. a reward model trained from the SFT model)")
         self.policy, self.value_model = model, value_model
         self._linear_head = _head_is_linear(model)
@@ -520,7 +524,7 @@ class Agent(nn.Module):
         if generator is not None and generator.device.type != dev.type:
             raise ValueError(f"generator is on {generator.device} but the inputs are on {dev}: create it with torch.Generator(device='{dev.type}')")
         eos = torch.tensor([eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id or []), device=dev, dtype=torch.long)
-        V = _unwrap(policy).get_output_embeddings().weight.shape[0]
+        V = _vocab_size(policy)
         if (eos < 0).any(): raise ValueError(f"eos_token_id={eos.tolist()} holds a negative id: use the tokenizer's EOS id (or [] for no stop token)")
         eos = eos[eos < V]                                # an id the policy cannot sample never stops a row (a 'no early stop' setting)
 

@@ -14,7 +14,7 @@ from fastcore.basics import patch
 from transformers import AutoModel, PreTrainedTokenizerBase
 
 from .data import locate, load_model, load_tokenizer, tokenize_for_reward, write_folder, _pad_right
-from .agent import fuse_gelu, disable_dropout as _no_dropout, _max_positions, _check_in_vocab, _as_mask as _mask01
+from .agent import fuse_gelu, disable_dropout as _no_dropout, _max_positions, _check_in_vocab, _vocab_size, _as_mask as _mask01
 
 # %% auto #0
 __all__ = ['last_token_index', 'HEAD_FILE', 'CONFIG_FILE', 'last_real_index', 'position_ids_from_mask', 'RewardModel',
@@ -69,7 +69,7 @@ class RewardModel(nn.Module):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{k}={v!r}: use a positive integer")
         if ctx is not None and max_length > ctx:
             raise ValueError(f"max_length={max_length} is longer than the model's context ({ctx} positions): use max_length <= {ctx}")
-        self.vocab_size = self.trunk.get_input_embeddings().weight.shape[0]
+        self.vocab_size = _vocab_size(self.trunk)
         self.tokenizer, self.max_length, self.batch_size = tokenizer, max_length, batch_size
         D = self.trunk.config.hidden_size
         self.head = nn.Linear(D, 1)

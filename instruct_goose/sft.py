@@ -19,7 +19,7 @@ from accelerate import Accelerator
 from tqdm import tqdm
 
 from .data import locate, load_rows, seed_everything, write_folder
-from .agent import _max_positions
+from .agent import _max_positions, _vocab_size
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'save_checkpoint', 'plot_history', 'load_demonstrations', 'tokenize_demonstrations',
@@ -276,7 +276,7 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
     seed_everything(config.seed)
     train = build_sft_dataset(train_ds, tokenizer, config, "train")
     val = build_sft_dataset(val_ds, tokenizer, config, "validation") if val_ds is not None else None
-    ctx, V = _max_positions(model), model.get_input_embeddings().weight.shape[0]
+    ctx, V = _max_positions(model), _vocab_size(model)
     for name, ds in (("training", train), ("validation", val)):
         if ds is None: continue
         ids = ds["input_ids"]

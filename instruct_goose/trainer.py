@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from fastcore.basics import patch
 
-from .agent import Agent, ReferenceModel, create_reference_model, is_peft_model, _unwrap, _as_mask as _mask01
+from .agent import Agent, ReferenceModel, create_reference_model, is_peft_model, _unwrap, _vocab_size, _as_mask as _mask01
 from .gae import compute_rewards, gae, masked_mean, masked_whiten, ends_with_eos, missing_eos_penalty
 from .loss import policy_loss, value_loss, entropy_loss, ptx_loss, FixedKLController, AdaptiveKLController
 
@@ -251,7 +251,7 @@ def _adamw(groups:list, device=None, **kw) -> torch.optim.Optimizer:
 
 def _check_vocab(agent, tokenizer):
     "Warn when the tokenizer cannot be the policy's: larger than its vocabulary, or far smaller (padded vocabularies are fine)."
-    V, n = _unwrap(agent.policy).get_output_embeddings().weight.shape[0], len(tokenizer)
+    V, n = _vocab_size(agent.policy), len(tokenizer)
     if n > V: warnings.warn(f"the tokenizer has {n} tokens but the policy's vocabulary only {V}: ids past {V - 1} would fail; "
                             "pass the policy's own tokenizer, or resize its embeddings after adding tokens")
     elif V > 2 * n: warnings.warn(f"the policy's vocabulary ({V}) is over twice the tokenizer's ({n}): sampled ids past {n - 1} "
@@ -282,7 +282,7 @@ class RLHFTrainer:
             ref_model = create_reference_model(model)          # adapter disabled: no second copy of the weights
         elif isinstance(ref_model, Agent): ref_model = ReferenceModel(ref_model.policy)
         elif not isinstance(ref_model, ReferenceModel): ref_model = ReferenceModel(ref_model)
-        Vp, Vr = _unwrap(model.policy).get_output_embeddings().weight.shape[0], _unwrap(ref_model.lm).get_output_embeddings().weight.shape[0]
+        Vp, Vr = _vocab_size(model.policy), _vocab_size(ref_model.lm)
         if Vp != Vr: raise ValueError(f"the reference model has {Vr} tokens and the policy {Vp}: the KL compares the same token ids under both, so the reference must be the policy's own SFT model (create_reference_model(model))")
         if ref_model is not None and any(p.requires_grad for p in ref_model.parameters()):
             raise ValueError("ref_model has trainable parameters: build it with create_reference_model(model)")
