@@ -136,12 +136,14 @@ class DemonstrationCollator:
 # %% ../nbs/06_sft.ipynb #92b1eaa3
 def sft_loss(logits:Tensor, # (B,T,V) the model's logits
              labels:Tensor, # (B,T) token ids, `IGNORE_INDEX` where there is no target (prompt, padding)
-             reduction:str="mean", # "mean" over target tokens, or "sum"
+             reduction:str="mean", # "mean" over target tokens, "sum", or "row": the sum of each row (B,)
             ) -> Tensor:
     "Next-token cross-entropy over the target tokens: logits at position t against the label at t+1."
     if logits.shape[:2] != labels.shape: raise ValueError(f"logits {tuple(logits.shape)} and labels {tuple(labels.shape)} must agree in (B,T)")
-    if reduction not in ("mean", "sum"): raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    if reduction not in ("mean", "sum", "row"): raise ValueError(f"reduction must be 'mean', 'sum' or 'row', got {reduction!r}")
     targets = labels[:, 1:]
+    if reduction == "row":
+        return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="none").view(targets.shape).sum(1)
     total = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
                             ignore_index=IGNORE_INDEX, reduction="sum")
     return total if reduction == "sum" else total / n_targets(labels).clamp(min=1)
@@ -226,9 +228,7 @@ def evaluate_sft(model, # a causal LM
     for b in dataloader:
         b = {k: v.to(dev) for k, v in b.items()}
         logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
-        targets = b["labels"][:, 1:]
-        row_loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="none").view(targets.shape).sum(1)
-        row_n = (targets != IGNORE_INDEX).sum(1)
+        row_loss, row_n = sft_loss(logits, b["labels"], "row"), (b["labels"][:, 1:] != IGNORE_INDEX).sum(1)
         if accelerator is not None: row_loss, row_n = accelerator.gather_for_metrics((row_loss, row_n))   # without the rows repeated to even out batches
         total += row_loss.sum(); n += row_n.sum()
     model.train(was_training)
