@@ -176,7 +176,7 @@ class SFTConfig:
     prompt_column:str="prompt" # column of prompts (prompt/response pairs; see `tokenize_demonstrations`)
     response_column:str="response" # column of responses (pairs)
     text_column:str="text" # column of plain texts (when there are no pairs)
-    mixed_precision:str="no" # "no", "fp16" or "bf16" (passed to `Accelerator`)
+    mixed_precision:str|None=None # "no", "bf16" or "fp16" (passed to `Accelerator`); None: accelerate's setting (`accelerate launch --mixed_precision`), else "no"
     progress:bool=True # show a tqdm progress bar
 
     def __post_init__(self):
@@ -193,6 +193,7 @@ class SFTConfig:
         if self.max_steps is None and self.epochs < 1: raise ValueError(f"SFTConfig: set epochs >= 1 or max_steps >= 1 (got epochs={self.epochs}, max_steps=None)")
         if self.max_steps is not None and self.max_steps < 1: raise ValueError(f"SFTConfig.max_steps={self.max_steps}: use max_steps >= 1, or None to train for `epochs`")
         if self.eval_every is not None and self.eval_every < 1: raise ValueError(f"SFTConfig.eval_every={self.eval_every}: use eval_every >= 1, or None")
+        if self.mixed_precision not in (None, "no", "bf16", "fp16"): raise ValueError(f"SFTConfig.mixed_precision={self.mixed_precision!r}: use 'no', 'bf16', 'fp16', or None for accelerate's setting")
         if self.warmup_steps < 0 or self.weight_decay < 0: raise ValueError("SFTConfig.warmup_steps and weight_decay must be >= 0")
 
 # %% ../nbs/06_sft.ipynb #97e93aea
@@ -272,6 +273,9 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
     "Supervised fine-tuning on demonstrations (the model is left in eval mode); returns the history (`step`, `loss`, `lr`, `grad_norm`, `tokens`, `val_step`, `val_loss`)."
     config = config or SFTConfig()
     accelerator = accelerator or Accelerator(mixed_precision=config.mixed_precision)
+    if config.mixed_precision is not None and accelerator.mixed_precision != config.mixed_precision:
+        raise ValueError(f"SFTConfig.mixed_precision={config.mixed_precision!r} but the accelerator runs with {accelerator.mixed_precision!r}: "
+                         "create it with Accelerator(mixed_precision=...) to match, or leave SFTConfig.mixed_precision=None")
     if accelerator.gradient_accumulation_steps != 1: raise ValueError("train_sft accumulates gradients itself (token-weighted): create the Accelerator without gradient_accumulation_steps and set SFTConfig.gradient_accumulation_steps")
     seed_everything(config.seed)
     train = build_sft_dataset(train_ds, tokenizer, config, "train")

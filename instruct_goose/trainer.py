@@ -65,6 +65,7 @@ class RLHFConfig:
     reuse_generation_logprobs:bool = True # use generate's logprobs/values as the old ones when they match a forward pass
     reuse_tolerance:float = 1e-4 # the largest difference that counts as a match
     compile:bool = False # torch.compile the agent's forward pass of the PPO update (opt-in: compiles for a while, then a faster update)
+    mixed_precision:str|None = None # "no", "bf16" or "fp16" autocast for every pass; None: accelerate's setting (`accelerate launch --mixed_precision`), else "no"
     # PPO-ptx
     ptx_coef:float = 0.0 # gamma of PPO-ptx (0: off)
     ptx_batch_size:int|None = None # pretraining texts per micro-batch (None: the micro-batch size)
@@ -115,6 +116,7 @@ class RLHFConfig:
         if self.top_k is not None and (not isinstance(self.top_k, int) or self.top_k < 0): raise _bad("top_k", self.top_k, "use a positive integer, or None (0 also means no filtering)")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0: raise _bad("max_grad_norm", self.max_grad_norm, "use a positive number, or None for no clipping")
         if self.kl_estimator not in ("k1", "k2", "k3"): raise _bad("kl_estimator", self.kl_estimator, "use 'k1' (log-ratio), 'k2' or 'k3' ((rho-1) - log rho)")
+        if self.mixed_precision not in (None, "no", "bf16", "fp16"): raise _bad("mixed_precision", self.mixed_precision, "use 'no', 'bf16', 'fp16', or None for accelerate's setting")
         if self.lr_schedule not in ("constant", "linear"): raise _bad("lr_schedule", self.lr_schedule, "use 'constant' or 'linear' (decay to 0 over the run)")
         if self.lora_dropout != 0: raise _bad("lora_dropout", self.lora_dropout, "leave it at 0: the agent runs with dropout off (a PPO ratio of 1 needs the same function at rollout and update), so LoRA dropout would never be applied")
         if self.missing_eos_penalty is not None and not (math.isfinite(self.missing_eos_penalty) and self.missing_eos_penalty >= 0):
@@ -297,7 +299,10 @@ class RLHFTrainer:
             if cols is not None and "text" not in cols: raise ValueError(f"ptx_dataset has columns {cols} and no 'text': rename the one with the pretraining text to 'text'")
         self._check_trackers()
         from accelerate import Accelerator
-        self.accelerator = acc = accelerator or Accelerator(log_with=config.log_with, project_dir=config.output_dir)
+        self.accelerator = acc = accelerator or Accelerator(log_with=config.log_with, project_dir=config.output_dir, mixed_precision=config.mixed_precision)
+        if config.mixed_precision is not None and acc.mixed_precision != config.mixed_precision:
+            raise ValueError(f"RLHFConfig.mixed_precision={config.mixed_precision!r} but the accelerator runs with {acc.mixed_precision!r}: "
+                             "create it with Accelerator(mixed_precision=...) to match, or leave RLHFConfig.mixed_precision=None")
         if optimizer is None:
             critic = {id(p) for m in (model.value_head, model.value_model) if m is not None for p in m.parameters()}
             groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in critic]},
@@ -347,7 +352,8 @@ class RLHFTrainer:
 def _forward_nograd(self:RLHFTrainer, agent, q, qm, r, rm, keys=("logprobs", "values")):
     "Per-token outputs of `agent` in chunks of `forward_batch_size` (default `mini_batch_size`), without a graph."
     n = self.config.forward_batch_size or self.config.mini_batch_size
-    outs = [agent(q[i:i+n], qm[i:i+n], r[i:i+n], rm[i:i+n], temperature=self.config.temperature) for i in range(0, len(q), n)]
+    with self.accelerator.autocast():                   # mixed precision: the reference runs as the policy does
+        outs = [agent(q[i:i+n], qm[i:i+n], r[i:i+n], rm[i:i+n], temperature=self.config.temperature) for i in range(0, len(q), n)]
     return {k: torch.cat([getattr(o, k) for o in outs]) for k in keys}
 
 @patch
@@ -678,10 +684,11 @@ def generate(self:RLHFTrainer, query:Tensor, query_mask:Tensor, generator:torch.
     c, tok = self.config, self.tokenizer
     eos = self._eos_id()
     pad = tok.pad_token_id if tok is not None and tok.pad_token_id is not None else eos
-    return self.unwrapped.generate(query, query_mask, max_new_tokens=c.max_new_tokens, temperature=c.temperature,
-                                   top_k=c.top_k or None, top_p=c.top_p, do_sample=True,
-                                   generator=generator if generator is not None else self.gen_generator,
-                                   eos_token_id=eos, pad_token_id=pad)
+    with self.accelerator.autocast():                   # mixed precision: sample from the policy the update trains
+        return self.unwrapped.generate(query, query_mask, max_new_tokens=c.max_new_tokens, temperature=c.temperature,
+                                       top_k=c.top_k or None, top_p=c.top_p, do_sample=True,
+                                       generator=generator if generator is not None else self.gen_generator,
+                                       eos_token_id=eos, pad_token_id=pad)
 
 @patch
 def _reusable(self:RLHFTrainer, ro):
