@@ -125,20 +125,27 @@ def build_config(cls, # a dataclass, e.g. `RLHFConfig`
     except (TypeError, ValueError) as e: raise CLIError(f"invalid {what}: {e}")
 
 # %% ../nbs/07_cli.ipynb #d270b2d6
+def _processes():
+    "accelerate's view of the processes `accelerate launch` started: `is_main_process`, `num_processes`, `wait_for_everyone()` (one process: main, a no-op)."
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+    return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+
 def prepare_output_dir(path:str|Path, # the run's folder
                        command:str, # the subcommand, e.g. "ppo"
                        config:dict, # what `run.json` records
                        resume:bool=False, # continue a run of the same command in this folder
                        overwrite:bool=False, # delete whatever the folder holds
                       ) -> Path:
-    "Create or validate a run folder, and record the run in `run.json`."
+    "Create or validate a run folder, and record the run in `run.json` (under `accelerate launch`: every process checks, the main one writes)."
     import shutil
     p = Path(path)
     rec = p/"run.json"
     files = list(p.iterdir()) if p.exists() else []
     started_only = bool(files) and [f.name for f in files] == ["run.json"] and not resume   # a run that stopped before writing anything
+    wipe = False
     if files and not started_only:
-        if overwrite: shutil.rmtree(p)
+        if overwrite: wipe = True
         elif resume:
             if not rec.exists(): raise CLIError(f"--resume: {str(p)!r} holds no instruct-goose run (no run.json): choose the folder of the run to resume")
             prev = json.loads(rec.read_text()).get("command")
@@ -150,9 +157,15 @@ def prepare_output_dir(path:str|Path, # the run's folder
             what = f"a {prev!r} run" if prev is not None else "other files"
             raise CLIError(f"output folder {str(p)!r} already holds {what}: pass --resume to continue it, --overwrite to replace it, or choose another --output-dir")
     elif resume: raise CLIError(f"--resume: {str(p)!r} holds no run to resume: drop --resume to start one")
-    p.mkdir(parents=True, exist_ok=True)
-    rec.write_text(json.dumps({"command": command, "config": config}, indent=2, default=str))
+    procs = _processes()
+    procs.wait_for_everyone()                          # every process has seen the folder as it was...
+    if procs.is_main_process:                          # ...before one of them changes it
+        if wipe: shutil.rmtree(p)
+        p.mkdir(parents=True, exist_ok=True)
+        rec.write_text(json.dumps({"command": command, "config": config}, indent=2, default=str))
+    procs.wait_for_everyone()
     return p
+
 
 # %% ../nbs/07_cli.ipynb #4ec91298
 def _load_lm(name:str):
@@ -210,6 +223,8 @@ def _write_jsonl(path:Path, history:dict):
         for r in rows: f.write(json.dumps(r, default=float) + "\n")
 
 def _finish(out:Path, summary:dict, title:str) -> dict:
+    "Write `summary.json` and print the summary (the main process only, under `accelerate launch`)."
+    if not _processes().is_main_process: return summary
     (out/"summary.json").write_text(json.dumps(summary, indent=2, default=float))
     w = max(len(k) for k in summary)
     print(f"\n{title}\n" + "\n".join(f"  {k:<{w}}  {v:.4g}" if isinstance(v, float) else f"  {k:<{w}}  {v}" for k, v in summary.items()))
@@ -239,9 +254,10 @@ def run_sft(model:str|tuple, # hub name or path, or a `(model, tokenizer)` pair
         parts = ds.train_test_split(test_size=max(1, len(ds)//20), seed=cfg.seed)
         ds, val_dataset = parts["train"], parts["test"]
     hist = train_sft(lm, tok, ds, val_dataset, cfg)
-    _write_jsonl(out/"metrics.jsonl", {k: v for k, v in hist.items() if not k.startswith("val")})
-    _save_plot(plot_sft_history(hist), out/"sft_curves.png")
-    lm.save_pretrained(out/"model"); tok.save_pretrained(out/"model")
+    if _processes().is_main_process:                 # every process holds the same weights and history: one writes them
+        _write_jsonl(out/"metrics.jsonl", {k: v for k, v in hist.items() if not k.startswith("val")})
+        _save_plot(plot_sft_history(hist), out/"sft_curves.png")
+        lm.save_pretrained(out/"model"); tok.save_pretrained(out/"model")
     return _finish(out, {"steps": hist["step"][-1], "val_loss_before": hist["val_loss"][0], "val_loss_after": hist["val_loss"][-1],
                          "model": str(out/"model")}, "SFT done")
 
@@ -288,12 +304,13 @@ def run_reward(model:str|tuple, # trunk: hub name or path, or a `(model, tokeniz
     train, val = PairDataset(parts["train"], **kw), PairDataset(parts["test"], **kw)
     hist = train_reward_model(rm, train, val, epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, weight_decay=cfg.weight_decay,
                               warmup_ratio=cfg.warmup_ratio, max_grad_norm=cfg.max_grad_norm, seed=cfg.seed, progress=cfg.progress)
-    _write_jsonl(out/"metrics.jsonl", {k: hist[k] for k in ("step", "loss", "accuracy", "lr")})
-    _save_plot(plot_history(hist), out/"reward_curves.png")
     pc = cfg.prompt_column or ("prompt" if "prompt" in ds.column_names else None)
     ref_texts = [((r[pc] or "") if pc else "") + r[cfg.chosen_column] for r in parts["train"].select(train.index[:512])]   # pairs it trained on
     rm.normalize(ref_texts)
-    rm.save_pretrained(out/"model")
+    if _processes().is_main_process:                 # every process holds the same model and history: one writes them
+        _write_jsonl(out/"metrics.jsonl", {k: hist[k] for k in ("step", "loss", "accuracy", "lr")})
+        _save_plot(plot_history(hist), out/"reward_curves.png")
+        rm.save_pretrained(out/"model")
     return _finish(out, {"pairs_train": len(train), "pairs_val": len(val), "val_accuracy_before": hist["val_accuracy"][0],
                          "val_accuracy_after": hist["val_accuracy"][-1], "model": str(out/"model")}, "Reward model done")
 
@@ -367,9 +384,9 @@ def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, t
     trainer = RLHFTrainer(agent, create_reference_model(agent), cfg, reward_fn=fn, tokenizer=tok, reward_inputs=kind)
     hist = _train_ppo(trainer, prompts, out, num_iterations, resume, col, on_iteration, progress)
     trainer.save_checkpoint()
-    _save_plot(plot_metrics(hist), out/"ppo_curves.png")
-    policy = trainer.unwrapped.policy
-    policy.save_pretrained(out/"model"); tok.save_pretrained(out/"model")
+    if _processes().is_main_process:                 # every process holds the same weights and history: one writes them
+        _save_plot(plot_metrics(hist), out/"ppo_curves.png")
+        trainer.unwrapped.policy.save_pretrained(out/"model"); tok.save_pretrained(out/"model")
     first, last = hist[0], hist[-1]
     return _finish(out, {"iterations": last["iteration"], "score_first": first["score_mean"], "score_last": last["score_mean"],
                          "kl_last": last["kl"], "model": str(out/"model")}, "PPO done")
@@ -446,6 +463,9 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
     from instruct_goose.reward import RewardModel
     from instruct_goose.sft import SFTConfig
     from instruct_goose.trainer import RLHFConfig, load_metrics
+    if _processes().num_processes > 1:
+        raise CLIError("the pipeline runs in one process (its task fits a laptop CPU): start it without accelerate launch, "
+                       "or run the sft, reward and ppo commands under accelerate launch")
     cfg = build_config(PipelineConfig, config or {}, "pipeline config")
     sec = _sections(cfg)
     # every step's settings are checked before any work starts
