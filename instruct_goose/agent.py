@@ -116,7 +116,7 @@ def top_k_top_p_filter(logits:Tensor, # (B,V) temperature-scaled logits
 
 # %% ../nbs/01_agent.ipynb #7c7c9f54
 def sample_from_probs(probs:Tensor, # (B,V) non-negative weights per row (need not sum to 1)
-                      generator:torch.Generator|None=None, # randomness (on the probabilities' device)
+                      generator:torch.Generator|None=None, # randomness (on any device: its draws are moved to the probabilities')
                       block:int=128, # tokens per block of the two-level search
                      ) -> Tensor: # (B,) one token id per row, drawn with probability p_i / sum(p)
     "One draw per row of the categorical distribution `probs`: inverse CDF, one uniform per row (what `torch.multinomial(probs, 1)` draws, faster)."
@@ -128,7 +128,7 @@ def sample_from_probs(probs:Tensor, # (B,V) non-negative weights per row (need n
     total = cdf[:, -1:].contiguous()
     if not bool(torch.isfinite(total).all() & (total > 0).all() & (probs.min() >= 0)):   # one host sync; min: 8x cheaper than (probs >= 0).all()
         raise ValueError("probs must hold finite, non-negative weights with a positive sum in every row (the model produced NaN/inf logits?)")
-    u = torch.rand(total.shape, dtype=torch.float64, device=probs.device, generator=generator) * total
+    u = torch.rand(total.shape, dtype=torch.float64, device=probs.device if generator is None else generator.device, generator=generator).to(probs.device) * total
     j = torch.minimum(torch.searchsorted(cdf, u, right=True),          # first block whose cdf exceeds u: never an empty block
                       torch.searchsorted(cdf, total, right=False))     # u rounded up to the total (p ~ 2^-53): the last non-empty block
     rest = u - torch.where(j > 0, cdf.gather(1, (j - 1).clamp(min=0)), 0.0)                   # how far into block j
@@ -175,6 +175,12 @@ def is_peft_model(model) -> bool: return hasattr(model, "peft_config") and hasat
 
 def _trunk(model): return _unwrap(model).base_model   # the decoder stack, final norm included (itself for a backbone)
 
+def _in_device(model) -> torch.device:
+    "Where `model` reads its token ids: its input embedding's device (the first device of a model split with `device_map`)."
+    hf = _unwrap(model)
+    w = getattr(hf.get_input_embeddings(), "weight", None) if hasattr(hf, "get_input_embeddings") else None
+    return w.device if w is not None else next(model.parameters()).device
+
 def _max_positions(model) -> int|None:
     cfg = _unwrap(model).config
     for a in ("max_position_embeddings", "n_positions", "n_ctx"):
@@ -202,6 +208,7 @@ def _cache_kw(trunk) -> str:
 def _gather_pos(x:Tensor, # (B,T,...) per-position outputs
                 idx:Tensor, # (B,K) positions to read
                ) -> Tensor: # (B,K,...)
+    idx = idx.to(x.device)                                  # a model split over devices (device_map) ends on another one
     return x.gather(1, idx.view(*idx.shape, *([1]*(x.dim()-2))).expand(*idx.shape, *x.shape[2:]))
 
 def _get_cache(out):
@@ -236,12 +243,12 @@ def _lm_step(model, linear_head:bool, ids, mask, pos, idx, cache=None, use_cache
     if linear_head:
         h, cache = _run_trunk(hf.base_model, ids, mask, pos, cache, use_cache)
         h = _gather_pos(h, idx)
-        return hf.get_output_embeddings()(h).float(), h, cache
+        return hf.get_output_embeddings()(h).float().to(ids.device), h.to(ids.device), cache   # outputs where the inputs are
     T = ids.shape[1]; keep = int(T - idx.min())
     kw = {} if cache is None else {_cache_kw(hf): cache}
     out = hf(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=use_cache, output_hidden_states=True, logits_to_keep=keep, **kw)
     new = _get_cache(out)
-    return _gather_pos(out.logits, idx - (T - keep)).float(), _gather_pos(out.hidden_states[-1], idx), new
+    return _gather_pos(out.logits, idx - (T - keep)).float().to(ids.device), _gather_pos(out.hidden_states[-1], idx).to(ids.device), new
 
 # %% ../nbs/01_agent.ipynb #4f191f23
 @dataclass
@@ -372,8 +379,11 @@ def _compiling() -> bool:
     return bool(f()) if f is not None else False
 
 def _check_pair(model, query, query_mask, response, response_mask):
+    "Checked masks, and all four tensors on the device where `model` reads its ids."
     query_mask = _check_ids(query, query_mask, "query", model)
     response_mask = _check_ids(response, response_mask, "response", model)
+    d = _in_device(model)
+    query, query_mask, response, response_mask = query.to(d), query_mask.to(d), response.to(d), response_mask.to(d)
     if query.shape[0] != response.shape[0]:
         raise ValueError(f"query has {query.shape[0]} rows but response has {response.shape[0]}: pass the rows of one rollout together")
     if response.shape[1] == 0: raise ValueError("response has length 0: there is nothing to score")
@@ -381,7 +391,7 @@ def _check_pair(model, query, query_mask, response, response_mask):
     if (response_mask[:, 1:] > response_mask[:, :-1]).any():
         raise ValueError("response_mask must be right padded (1s then 0s in every row): pad responses on the right")
     _check_room(model, int((query_mask.sum(-1) + response_mask.sum(-1)).max()), "query + response")
-    return query_mask, response_mask
+    return query, query_mask, response, response_mask
 
 def _score(model, linear_head, query, query_mask, response, response_mask, temperature=1.0, entropy=True, entropy_grad=True):
     "Shared by the agent and the reference: per-token logprobs/entropy (None when `entropy=False`) of the response and the hidden states that predict it."
@@ -459,13 +469,15 @@ class Agent(nn.Module):
     @property
     def shared_critic(self) -> bool: return self.value_model is None
 
-    def _values(self, h:Tensor) -> Tensor: # (B,K,D) -> (B,K)
-        return self.value_head(h.to(self.value_head.weight.dtype)).squeeze(-1)
+    def _values(self, h:Tensor) -> Tensor: # (B,K,D) -> (B,K), on h's device
+        w = self.value_head.weight
+        return self.value_head(h.to(w.device, w.dtype)).squeeze(-1).to(h.device)
 
     def _critic_values(self, ids, mask, pos, idx):
         "V(s_t) from the separate critic: its last hidden state at `idx`, through the value head."
-        h, _ = _run_trunk(_trunk(self.value_model), ids, mask, pos)
-        return self._values(_gather_pos(h, idx))
+        d = _in_device(self.value_model)
+        h, _ = _run_trunk(_trunk(self.value_model), ids.to(d), mask.to(d), pos.to(d))
+        return self._values(_gather_pos(h, idx)).to(ids.device)
 
     def forward(self,
                 query:Tensor, # (B,Q) prompt ids (left or right padded)
@@ -477,7 +489,7 @@ class Agent(nn.Module):
                ) -> AgentOutput: # logprobs, entropy, values: (B,R), zeros on padding
         "One trunk pass over query+response: per-token log-probs and entropy of the response, and values V(s_t)."
         if _compiling(): query_mask, response_mask = query_mask.long(), response_mask.long()   # traced by torch.compile: the eager caller checked
-        else: query_mask, response_mask = _check_pair(self.policy, query, query_mask, response, response_mask)
+        else: query, query_mask, response, response_mask = _check_pair(self.policy, query, query_mask, response, response_mask)
         lp, ent, h, (ids, mask, pos, idx) = _score(self.policy, self._linear_head, query, query_mask, response, response_mask, temperature,
                                                    entropy_grad=entropy_grad)
         values = self._values(h) if self.shared_critic else self._critic_values(ids, mask, pos, idx)
@@ -495,7 +507,7 @@ class Agent(nn.Module):
                  top_k:int|None=None, # sample only among the k most likely tokens
                  top_p:float|None=None, # sample only within the nucleus of mass p
                  do_sample:bool=True, # False: greedy (argmax)
-                 generator:torch.Generator|None=None, # randomness (on the model's device)
+                 generator:torch.Generator|None=None, # randomness, on any device (a CPU generator draws the same tokens for a GPU model)
                  eos_token_id:int|list[int]|None=None, # stop tokens (default: the model's generation config)
                  pad_token_id:int|None=None, # fills the response after EOS (default: the model's generation config)
                  return_values:bool=True, # also return V(s_t) (free with the shared critic; one critic pass otherwise)
@@ -520,9 +532,8 @@ class Agent(nn.Module):
             raise ValueError("no pad_token_id: the tokenizer has no pad token. Set tokenizer.pad_token = tokenizer.eos_token "
                              "(instruct_goose.data.load_tokenizer does) and pass pad_token_id=tokenizer.pad_token_id")
         _check_room(policy, int(attention_mask.sum(-1).max()) + max_new_tokens, f"prompt + max_new_tokens={max_new_tokens}")
-        dev = input_ids.device
-        if generator is not None and generator.device.type != dev.type:
-            raise ValueError(f"generator is on {generator.device} but the inputs are on {dev}: create it with torch.Generator(device='{dev.type}')")
+        dev = _in_device(policy)                          # ids go where the model reads them (CPU ids for a GPU model are fine)
+        input_ids, attention_mask = input_ids.to(dev), attention_mask.to(dev)
         eos = torch.tensor([eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id or []), device=dev, dtype=torch.long)
         V = _vocab_size(policy)
         if (eos < 0).any(): raise ValueError(f"eos_token_id={eos.tolist()} holds a negative id: use the tokenizer's EOS id (or [] for no stop token)")
@@ -645,7 +656,7 @@ class ReferenceModel(nn.Module):
                 entropy:bool=False, # also the entropy (PPO needs only the log-probs: off saves a (B,R,V) pass and its memory)
                ) -> AgentOutput:
         "Per-token log-probs (and, when asked, entropy) of the response under the reference policy (zeros on padding)."
-        query_mask, response_mask = _check_pair(self.lm, query, query_mask, response, response_mask)
+        query, query_mask, response, response_mask = _check_pair(self.lm, query, query_mask, response, response_mask)
         ctx = self.lm.disable_adapter() if self.adapter_disabled else nullcontext()
         with ctx:
             lp, ent, _, _ = _score(self.lm, self._linear_head, query, query_mask, response, response_mask, temperature, entropy=entropy)

@@ -379,7 +379,7 @@ def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, t
     from instruct_goose.trainer import PROMPT_COLUMNS             # the same columns `train` looks for
     col = text_column or next((k for k in PROMPT_COLUMNS if k in prompts.column_names), "prompt")
     _need_columns(prompts, [col], "prompt", "--set text_column=...")
-    fn, kind = _reward_fn(reward, reward_model)
+    fn, kind = _reward_fn(reward, reward_model, device=_processes().device)   # a reward model on the policy's device
     agent = Agent(lm)
     trainer = RLHFTrainer(agent, create_reference_model(agent), cfg, reward_fn=fn, tokenizer=tok, reward_inputs=kind)
     hist = _train_ppo(trainer, prompts, out, num_iterations, resume, col, on_iteration, progress)
@@ -428,7 +428,7 @@ def gold_eval(agent, # an `Agent` (or anything with its `generate`)
         enc = tok(prompts[s:s+batch_size], return_tensors="pt", padding=True)
         dev = next(agent.parameters()).device
         r = agent.generate(enc.input_ids.to(dev), enc.attention_mask.to(dev), max_new_tokens=max_new_tokens,
-                           generator=g if dev.type == "cpu" else None, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+                           generator=g, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
         texts += tok.batch_decode(r.response, skip_special_tokens=True)
     return sum(map(gold_reward, texts)) / len(texts), texts
 

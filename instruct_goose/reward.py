@@ -14,7 +14,7 @@ from fastcore.basics import patch
 from transformers import AutoModel, PreTrainedTokenizerBase
 
 from .data import locate, load_model, load_tokenizer, tokenize_for_reward, write_folder, _pad_right
-from .agent import fuse_gelu, disable_dropout as _no_dropout, _max_positions, _check_in_vocab, _vocab_size, _as_mask as _mask01
+from .agent import fuse_gelu, disable_dropout as _no_dropout, _max_positions, _check_in_vocab, _vocab_size, _as_mask as _mask01, _in_device
 
 # %% auto #0
 __all__ = ['last_token_index', 'HEAD_FILE', 'CONFIG_FILE', 'last_real_index', 'position_ids_from_mask', 'RewardModel',
@@ -103,13 +103,16 @@ class RewardModel(nn.Module):
         _check_in_vocab(input_ids, attention_mask, self.vocab_size, "input_ids", owner="the reward model's")   # as Agent's inputs (01)
         ctx, n = _max_positions(self.trunk), int(attention_mask.sum(1).max())
         if ctx is not None and n > ctx: raise ValueError(f"a row has {n} tokens but the reward model's context is {ctx} positions: cut the texts (rm.tokenize cuts them to rm.max_length)")
+        d = _in_device(self.trunk)                                                      # where the trunk reads ids (CPU ids for a GPU model are fine)
+        input_ids, attention_mask = input_ids.to(d), attention_mask.to(d)
         input_ids = input_ids.masked_fill(attention_mask == 0, 0)                      # padding ids are never read: any valid id will do
         last = last_real_index(attention_mask)                                          # (B,)
-        out = self.trunk(input_ids=input_ids, attention_mask=attention_mask.long(),
-                         position_ids=position_ids_from_mask(attention_mask), use_cache=False)
-        hidden = out.last_hidden_state[torch.arange(len(last), device=last.device), last]  # (B,D)
-        scores = self.head(hidden.to(self.head.weight.dtype)).squeeze(-1)                 # (B,)
-        return scores if raw else (scores - self.norm_mean) / self.norm_std
+        hs = self.trunk(input_ids=input_ids, attention_mask=attention_mask.long(),
+                        position_ids=position_ids_from_mask(attention_mask), use_cache=False).last_hidden_state
+        hidden = hs[torch.arange(len(last), device=hs.device), last.to(hs.device)]      # (B,D); a trunk split with device_map ends elsewhere
+        w = self.head.weight
+        scores = self.head(hidden.to(w.device, w.dtype)).squeeze(-1)                    # (B,)
+        return (scores if raw else (scores - self.norm_mean) / self.norm_std).to(d)
 
     def _token_ids(self, texts):
         texts = [texts] if isinstance(texts, str) else list(texts)

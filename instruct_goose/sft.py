@@ -326,8 +326,7 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
             # DDP averages gradients over processes, hence * num_processes: the result is d(sum over all tokens)/n_tok
             accelerator.backward(s * accelerator.num_processes / n_tok)
             loss_sum += s.detach()
-        if config.max_grad_norm is not None: grad_norm = accelerator.clip_grad_norm_(params, config.max_grad_norm)
-        else: grad_norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params if p.grad is not None]))
+        grad_norm = accelerator.clip_grad_norm_(params, config.max_grad_norm or float("inf"))   # inf: the norm only (unscaled under fp16, any devices)
         lr = scheduler.get_last_lr()[0]
         optimizer.step(); scheduler.step(); optimizer.zero_grad(set_to_none=True)
         loss = (accelerator.reduce(loss_sum, "sum") / n_tok).item()

@@ -289,6 +289,10 @@ class RLHFTrainer:
         if ref_model is not None and any(p.requires_grad for p in ref_model.parameters()):
             raise ValueError("ref_model has trainable parameters: build it with create_reference_model(model)")
         model.eval()
+        half = sorted({str(p.dtype) for p in model.parameters() if p.requires_grad and p.dtype in (torch.bfloat16, torch.float16)})
+        if half: warnings.warn(f"the trainable weights are {', '.join(half)}: Adam's steps at RLHF learning rates (about lr = {config.lr:g} per weight) are "
+                               "below half precision's resolution for most weights and round away (one update at lr 1e-5 changed 13% of a bf16 model's "
+                               "weights, 100% in float32). Keep float32 weights with RLHFConfig(mixed_precision='bf16'), or train a LoRA adapter (float32)")
         self.reward_kind = _reward_kind(reward_fn, reward_inputs)
         self.reward_fn, self.reward_inputs, self.tokenizer, self.ptx_dataset = reward_fn, reward_inputs, tokenizer, ptx_dataset
         if tokenizer is not None: _check_vocab(model, tokenizer)
@@ -310,13 +314,13 @@ class RLHFTrainer:
             optimizer = _adamw([g for g in groups if g["params"]], acc.device if acc.device_placement else None,
                                lr=config.lr, eps=config.adam_eps, weight_decay=config.weight_decay)
         self.model, self.optimizer = acc.prepare(model, optimizer)
-        self.ref_model = ref_model.to(acc.device)
+        self.ref_model = ref_model if acc.verify_device_map(ref_model) else ref_model.to(acc.device)   # a model split with device_map stays split
         self.total_updates = None     # horizon of the linear LR schedule, set by `train`
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.kl_ctl = (AdaptiveKLController(config.init_kl_coef, config.target_kl, config.kl_horizon) if config.adaptive_kl
                        else FixedKLController(config.init_kl_coef))
         rank = acc.process_index
-        self.gen_generator = torch.Generator(acc.device).manual_seed(config.seed*1000 + rank)     # sampling
+        self.gen_generator = torch.Generator().manual_seed(config.seed*1000 + rank)     # sampling (on the CPU: the same draws, and checkpoints, on any device)
         self.shuffle_generator = torch.Generator().manual_seed(config.seed*1000 + 100 + rank)     # minibatch order
         self.ptx_generator = torch.Generator().manual_seed(config.seed*1000 + 200 + rank)         # pretraining batches
         self.iteration, self.episodes, self.data_epoch, self.data_pos = 0, 0, 0, 0
@@ -828,8 +832,11 @@ def _rng_state(self:RLHFTrainer) -> dict:
 @patch
 def _set_rng_state(self:RLHFTrainer, st:dict):
     torch.set_rng_state(st["torch"]); random.setstate(st["python"])
-    self.gen_generator.set_state(st["gen"]); self.shuffle_generator.set_state(st["shuffle"]); self.ptx_generator.set_state(st["ptx"])
-    if "cuda" in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st["cuda"])
+    try: self.gen_generator.set_state(st["gen"])
+    except RuntimeError: warnings.warn("the checkpoint's sampling generator is another device's (a CUDA generator of an older version): "
+                                       "sampling continues from a fresh seed, so the resumed run is not bit-identical to an uninterrupted one")
+    self.shuffle_generator.set_state(st["shuffle"]); self.ptx_generator.set_state(st["ptx"])
+    if "cuda" in st and torch.cuda.is_available() and len(st["cuda"]) == torch.cuda.device_count(): torch.cuda.set_rng_state_all(st["cuda"])
     if "numpy" in st:
         import numpy as np; np.random.set_state(st["numpy"])
 
@@ -965,7 +972,7 @@ def evaluate(self:RLHFTrainer,
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1: raise ValueError(f"num_samples={num_samples!r}: use a positive integer")
     ids = self.prepare_prompts(list(prompts) * num_samples)
     pad_id = self.tokenizer.pad_token_id if self.tokenizer is not None and self.tokenizer.pad_token_id is not None else self._eos_id()
-    g = torch.Generator(self.accelerator.device).manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
     saved = self.reward_fn, self.reward_kind, self._rm_same_tok
     if reward_fn is not None:      # its own kind: a text function can evaluate a policy trained on a RewardModel, and vice versa
         self.reward_kind = _reward_kind(reward_fn, reward_inputs if reward_inputs is not None else self.reward_inputs)
