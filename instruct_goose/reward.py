@@ -62,6 +62,8 @@ class RewardModel(nn.Module):
         if tokenizer is None: raise ValueError("a model was given without its tokenizer: pass tokenizer=... (e.g. load_tokenizer(name))")
         if tokenizer.pad_token_id is None: raise ValueError("the tokenizer has no pad token: set tokenizer.pad_token = tokenizer.eos_token (load_tokenizer does)")
         self.trunk = getattr(model, "base_model", model)   # drop the LM head: hidden states only
+        if getattr(model, "hf_device_map", None) and not hasattr(self.trunk, "hf_device_map"):
+            self.trunk.hf_device_map = model.hf_device_map  # split with device_map: accelerate (and copies as a critic) must leave it split
         fuse_gelu(self.trunk)                              # GPT-2's gelu_new as one kernel: the same function (01_agent)
         ctx = _max_positions(self.trunk)                  # None for models without a fixed context
         if max_length is None: max_length = min(512, ctx or 512)
