@@ -346,7 +346,9 @@ def _train_ppo(trainer, prompts, out:Path, num_iterations:int, resume:bool, text
     with _GracefulStop() as stop:
         def callback(tr, stats):
             if on_iteration is not None: on_iteration(tr, stats)
-            if stop.requested:
+            acc = tr.accelerator                     # all processes stop together, or the ones that go on wait for the others forever
+            asked = acc.reduce(torch.tensor([float(stop.requested)], device=acc.device), "sum").item() > 0 if acc.num_processes > 1 else stop.requested
+            if asked:
                 ck = tr.save_checkpoint()
                 raise Interrupted(f"stopped after iteration {tr.iteration}; checkpoint {ck}: continue with the same command and --resume")
         return trainer.train(prompts, num_iterations=num_iterations, resume_from=resume_from, text_column=text_column, callback=callback, progress=progress)
@@ -468,6 +470,9 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
                        "or run the sft, reward and ppo commands under accelerate launch")
     cfg = build_config(PipelineConfig, config or {}, "pipeline config")
     sec = _sections(cfg)
+    mp = {sec[k].get("mixed_precision") for k in ("sft", "ppo")} - {None}   # accelerate fixes the precision once per process
+    if len(mp) > 1: raise CLIError(f"sft and ppo ask for different mixed_precision ({sorted(mp)}): one process runs one precision, set the same for both")
+    if mp: sec["sft"]["mixed_precision"] = sec["ppo"]["mixed_precision"] = mp.pop()   # the first step fixes it for all
     # every step's settings are checked before any work starts
     build_config(SFTConfig, sec["sft"], "sft config"); build_config(RewardConfig, sec["reward"], "reward config")
     build_config(RLHFConfig, {k: v for k, v in sec["ppo"].items() if k not in ("num_iterations", "text_column")}, "ppo config")
@@ -603,7 +608,8 @@ def main(argv:list[str]|None=None) -> int:
     except CLIError as e:
         print(f"error: {e}", file=sys.stderr); return 2
     except Interrupted as e:
-        print(f"interrupted: {e}", file=sys.stderr); return 130
+        if _processes().is_main_process: print(f"interrupted: {e}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print(f"interrupted: the last checkpoint in {args.output_dir!r} is intact; continue with the same command and --resume", file=sys.stderr); return 130
     except ValueError as e:   # the library's own checks name the problem and the fix

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from .data import locate, load_rows, seed_everything, write_folder
 from .agent import _max_positions, _vocab_size
+from .trainer import _accelerator
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'save_checkpoint', 'plot_history', 'load_demonstrations', 'tokenize_demonstrations',
@@ -272,7 +273,7 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
              ) -> dict:
     "Supervised fine-tuning on demonstrations (the model is left in eval mode); returns the history (`step`, `loss`, `lr`, `grad_norm`, `tokens`, `val_step`, `val_loss`)."
     config = config or SFTConfig()
-    accelerator = accelerator or Accelerator(mixed_precision=config.mixed_precision)
+    accelerator = accelerator or _accelerator("SFTConfig", mixed_precision=config.mixed_precision)
     if config.mixed_precision is not None and accelerator.mixed_precision != config.mixed_precision:
         raise ValueError(f"SFTConfig.mixed_precision={config.mixed_precision!r} but the accelerator runs with {accelerator.mixed_precision!r}: "
                          "create it with Accelerator(mixed_precision=...) to match, or leave SFTConfig.mixed_precision=None")

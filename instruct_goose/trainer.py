@@ -216,6 +216,21 @@ def pad_left(seqs:list, # token-id lists
         if len(s): ids[i, L-len(s):] = torch.as_tensor(s, dtype=torch.long); mask[i, L-len(s):] = 1
     return ids.to(device), mask.to(device)
 
+# %% ../nbs/05_trainer.ipynb #c9d0e1f2
+def _accelerator(what:str, # the config that asks, named in the message: "RLHFConfig", "SFTConfig"
+                 **kw, # for `Accelerator`
+                ):
+    "`Accelerator(**kw)`; accelerate's 'already initialized' error said plainly (the mixed precision is fixed once per process)."
+    from accelerate import Accelerator
+    try: return Accelerator(**kw)
+    except ValueError as e:
+        if "already been initialized" not in str(e): raise
+        from accelerate.state import AcceleratorState
+        raise ValueError(f"{what}.mixed_precision={kw.get('mixed_precision')!r}, but this process already runs with mixed_precision="
+                         f"{AcceleratorState().mixed_precision!r}: accelerate fixes the precision once per process, so give every step "
+                         "(SFT, reward model, PPO) the same one, or run this step in a new process") from e
+
+
 # %% ../nbs/05_trainer.ipynb #ff0b4982
 def _reward_kind(fn, reward_inputs:str) -> str|None:
     "How to call the reward: 'reward_model', 'text', 'response_text' or 'ids'."
@@ -302,8 +317,7 @@ class RLHFTrainer:
             cols = getattr(ptx_dataset, "column_names", None)
             if cols is not None and "text" not in cols: raise ValueError(f"ptx_dataset has columns {cols} and no 'text': rename the one with the pretraining text to 'text'")
         self._check_trackers()
-        from accelerate import Accelerator
-        self.accelerator = acc = accelerator or Accelerator(log_with=config.log_with, project_dir=config.output_dir, mixed_precision=config.mixed_precision)
+        self.accelerator = acc = accelerator or _accelerator("RLHFConfig", log_with=config.log_with, project_dir=config.output_dir, mixed_precision=config.mixed_precision)
         if config.mixed_precision is not None and acc.mixed_precision != config.mixed_precision:
             raise ValueError(f"RLHFConfig.mixed_precision={config.mixed_precision!r} but the accelerator runs with {acc.mixed_precision!r}: "
                              "create it with Accelerator(mixed_precision=...) to match, or leave RLHFConfig.mixed_precision=None")
@@ -833,8 +847,10 @@ def _rng_state(self:RLHFTrainer) -> dict:
 def _set_rng_state(self:RLHFTrainer, st:dict):
     torch.set_rng_state(st["torch"]); random.setstate(st["python"])
     try: self.gen_generator.set_state(st["gen"])
-    except RuntimeError: warnings.warn("the checkpoint's sampling generator is another device's (a CUDA generator of an older version): "
-                                       "sampling continues from a fresh seed, so the resumed run is not bit-identical to an uninterrupted one")
+    except RuntimeError:                                  # reseeded from the iteration: not iteration 1's draws again
+        self.gen_generator.manual_seed(self.config.seed*1000 + self.accelerator.process_index + 1_000_003*self.iteration)
+        warnings.warn("the checkpoint's sampling generator is another device's (a CUDA generator of an older version): sampling continues "
+                      "from a seed derived from the iteration, so the resumed run is not bit-identical to an uninterrupted one")
     self.shuffle_generator.set_state(st["shuffle"]); self.ptx_generator.set_state(st["ptx"])
     if "cuda" in st and torch.cuda.is_available() and len(st["cuda"]) == torch.cuda.device_count(): torch.cuda.set_rng_state_all(st["cuda"])
     if "numpy" in st:
