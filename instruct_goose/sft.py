@@ -273,10 +273,7 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
              ) -> dict:
     "Supervised fine-tuning on demonstrations (the model is left in eval mode); returns the history (`step`, `loss`, `lr`, `grad_norm`, `tokens`, `val_step`, `val_loss`)."
     config = config or SFTConfig()
-    accelerator = accelerator or _accelerator("SFTConfig", mixed_precision=config.mixed_precision)
-    if config.mixed_precision is not None and accelerator.mixed_precision != config.mixed_precision:
-        raise ValueError(f"SFTConfig.mixed_precision={config.mixed_precision!r} but the accelerator runs with {accelerator.mixed_precision!r}: "
-                         "create it with Accelerator(mixed_precision=...) to match, or leave SFTConfig.mixed_precision=None")
+    accelerator = _accelerator("SFTConfig", accelerator, mixed_precision=config.mixed_precision)
     if accelerator.gradient_accumulation_steps != 1: raise ValueError("train_sft accumulates gradients itself (token-weighted): create the Accelerator without gradient_accumulation_steps and set SFTConfig.gradient_accumulation_steps")
     seed_everything(config.seed)
     train = build_sft_dataset(train_ds, tokenizer, config, "train")

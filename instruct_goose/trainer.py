@@ -217,18 +217,25 @@ def pad_left(seqs:list, # token-id lists
     return ids.to(device), mask.to(device)
 
 # %% ../nbs/05_trainer.ipynb #c9d0e1f2
-def _accelerator(what:str, # the config that asks, named in the message: "RLHFConfig", "SFTConfig"
-                 **kw, # for `Accelerator`
+def _accelerator(what:str, # the config that asks, named in the messages: "RLHFConfig", "SFTConfig"
+                 accelerator=None, # the user's `Accelerator`, checked against `mixed_precision`; None: a new one
+                 **kw, # for a new `Accelerator` (`mixed_precision`: None = accelerate's setting)
                 ):
-    "`Accelerator(**kw)`; accelerate's 'already initialized' error said plainly (the mixed precision is fixed once per process)."
+    "The accelerator a trainer runs with, its mixed precision as the config asks (accelerate fixes it once per process)."
     from accelerate import Accelerator
-    try: return Accelerator(**kw)
-    except ValueError as e:
-        if "already been initialized" not in str(e): raise
-        from accelerate.state import AcceleratorState
-        raise ValueError(f"{what}.mixed_precision={kw.get('mixed_precision')!r}, but this process already runs with mixed_precision="
-                         f"{AcceleratorState().mixed_precision!r}: accelerate fixes the precision once per process, so give every step "
-                         "(SFT, reward model, PPO) the same one, or run this step in a new process") from e
+    mp = kw.get("mixed_precision")
+    if accelerator is None:
+        try: accelerator = Accelerator(**kw)
+        except ValueError as e:                       # accelerate's 'already initialized', said plainly
+            if "already been initialized" not in str(e): raise
+            from accelerate.state import AcceleratorState
+            raise ValueError(f"{what}.mixed_precision={mp!r}, but this process already runs with mixed_precision={AcceleratorState().mixed_precision!r}: "
+                             "accelerate fixes the precision once per process, so give every step (SFT, reward model, PPO) the same one, "
+                             "or run this step in a new process") from e
+    if mp is not None and accelerator.mixed_precision != mp:
+        raise ValueError(f"{what}.mixed_precision={mp!r} but the accelerator runs with {accelerator.mixed_precision!r}: "
+                         f"create it with Accelerator(mixed_precision=...) to match, or leave {what}.mixed_precision=None")
+    return accelerator
 
 
 # %% ../nbs/05_trainer.ipynb #ff0b4982
@@ -317,10 +324,7 @@ class RLHFTrainer:
             cols = getattr(ptx_dataset, "column_names", None)
             if cols is not None and "text" not in cols: raise ValueError(f"ptx_dataset has columns {cols} and no 'text': rename the one with the pretraining text to 'text'")
         self._check_trackers()
-        self.accelerator = acc = accelerator or _accelerator("RLHFConfig", log_with=config.log_with, project_dir=config.output_dir, mixed_precision=config.mixed_precision)
-        if config.mixed_precision is not None and acc.mixed_precision != config.mixed_precision:
-            raise ValueError(f"RLHFConfig.mixed_precision={config.mixed_precision!r} but the accelerator runs with {acc.mixed_precision!r}: "
-                             "create it with Accelerator(mixed_precision=...) to match, or leave RLHFConfig.mixed_precision=None")
+        self.accelerator = acc = _accelerator("RLHFConfig", accelerator, log_with=config.log_with, project_dir=config.output_dir, mixed_precision=config.mixed_precision)
         if optimizer is None:
             critic = {id(p) for m in (model.value_head, model.value_model) if m is not None for p in m.parameters()}
             groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in critic]},
