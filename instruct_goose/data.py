@@ -13,8 +13,8 @@ from transformers import AutoTokenizer, AutoModelForCausalLM, PreTrainedTokenize
 # %% auto #0
 __all__ = ['DATA_ENV', 'LOCAL_COPIES', 'LLAMA2C_ON_HUB', 'CACHE_ENV', 'data_dir', 'locate', 'load_tokenizer', 'load_model',
            'load_imdb', 'load_hh_rlhf', 'rope_pairs_to_halves', 'read_llama2c', 'llama2c_files', 'llama2c_tokenizer',
-           'write_folder', 'convert_llama2c', 'cache_dir', 'seed_everything', 'tiny_model', 'load_rows',
-           'load_preference_data', 'tokenize_for_reward', 'PairDataset', 'RankingDataset']
+           'write_folder', 'convert_llama2c', 'cache_dir', 'seed_everything', 'tiny_model', 'optimizer_step',
+           'load_rows', 'load_preference_data', 'tokenize_for_reward', 'PairDataset', 'RankingDataset']
 
 # %% ../nbs/00_data.ipynb #3d92d3b6
 DATA_ENV = "INSTRUCT_GOOSE_DATA"
@@ -289,6 +289,16 @@ def tiny_model(arch:str="gpt2", # "gpt2" (GPT-2 tokenizer) or "llama" (stories26
     model = cls(config)
     model.generation_config.pad_token_id = tok.pad_token_id
     return model, tok
+
+# %% ../nbs/00_data.ipynb #567089c8
+def optimizer_step(optimizer, # a torch optimizer, or accelerate's `AcceleratedOptimizer`
+                   scheduler=None, # its learning-rate schedule, stepped once per real optimizer step
+                  ) -> bool: # False when fp16's loss scaler skipped the step (overflowing gradients)
+    "Step `optimizer`, then `scheduler` only if the optimizer really stepped."
+    optimizer.step()
+    stepped = not getattr(optimizer, "step_was_skipped", False)   # accelerate's flag; plain optimizers never skip
+    if stepped and scheduler is not None: scheduler.step()
+    return stepped
 
 # %% ../nbs/00_data.ipynb #77d0c271
 import re, warnings

@@ -13,7 +13,7 @@ from torch import nn, Tensor
 from fastcore.basics import patch
 from transformers import AutoModel, PreTrainedTokenizerBase
 
-from .data import locate, load_model, load_tokenizer, tokenize_for_reward, write_folder, _pad_right
+from .data import locate, load_model, load_tokenizer, tokenize_for_reward, write_folder, optimizer_step, _pad_right
 from .agent import fuse_gelu, disable_dropout as _no_dropout, _max_positions, _check_in_vocab, _vocab_size, _as_mask as _mask01, _in_device
 
 # %% auto #0
@@ -351,7 +351,7 @@ def train_reward_model(rm:RewardModel, # the model to train (in place)
     if val_dl is not None: val_dl = accelerator.prepare(val_dl)
     spe = len(train_dl)                                    # per process, after sharding
     n_steps = epochs * spe
-    # the scheduler steps once per optimizer step (not prepared: accelerate would step it once per process)
+    # the scheduler steps once per real optimizer step (`optimizer_step`; not prepared: accelerate would step it once per process)
     sched = get_scheduler(lr_scheduler, getattr(opt, "optimizer", opt), num_warmup_steps=int(warmup_ratio * n_steps), num_training_steps=n_steps)
     hist = {"step": [], "loss": [], "accuracy": [], "lr": [], "val_step": [], "epoch": [], "val_loss": [], "val_accuracy": [], "seconds": [],
             "steps_per_epoch": spe, "best_val_accuracy": None, "best_epoch": None}
@@ -375,7 +375,7 @@ def train_reward_model(rm:RewardModel, # the model to train (in place)
             accelerator.backward(loss)
             if max_grad_norm is not None: accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
             hist["lr"].append(sched.get_last_lr()[0])          # the learning rate of this step
-            opt.step(); sched.step(); opt.zero_grad()
+            optimizer_step(opt, sched); opt.zero_grad()
             step += 1
             hist["step"].append(step); hist["loss"].append(stats["loss"]); hist["accuracy"].append(stats["accuracy"])
             bar.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['accuracy']:.2f}")

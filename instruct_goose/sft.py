@@ -18,7 +18,7 @@ from transformers import PreTrainedTokenizerBase, get_scheduler
 from accelerate import Accelerator
 from tqdm import tqdm
 
-from .data import locate, load_rows, seed_everything, write_folder
+from .data import locate, load_rows, seed_everything, write_folder, optimizer_step
 from .agent import _max_positions, _vocab_size
 from .trainer import _accelerator
 
@@ -295,7 +295,7 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
     accum = config.gradient_accumulation_steps
     per_epoch = math.ceil(len(train_dl) / accum)          # optimizer steps per pass; the last may take fewer micro-batches
     total = config.max_steps or config.epochs * per_epoch
-    # the scheduler steps once per optimizer step (not prepared: accelerate would step it once per process)
+    # the scheduler steps once per real optimizer step (`optimizer_step`; not prepared: accelerate would step it once per process)
     scheduler = get_scheduler(config.lr_scheduler, optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer,
                               num_warmup_steps=config.warmup_steps, num_training_steps=total)
 
@@ -326,7 +326,7 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
             loss_sum += s.detach()
         grad_norm = accelerator.clip_grad_norm_(params, config.max_grad_norm or float("inf"))   # inf: the norm only (unscaled under fp16, any devices)
         lr = scheduler.get_last_lr()[0]
-        optimizer.step(); scheduler.step(); optimizer.zero_grad(set_to_none=True)
+        optimizer_step(optimizer, scheduler); optimizer.zero_grad(set_to_none=True)
         loss = (accelerator.reduce(loss_sum, "sum") / n_tok).item()
         for k, v in (("step", step), ("loss", loss), ("lr", lr), ("grad_norm", float(grad_norm)), ("tokens", int(n_tok))): history[k].append(v)
         if config.eval_every and step % config.eval_every == 0 and step != total: validate(step)

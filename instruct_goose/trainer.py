@@ -14,6 +14,8 @@ import torch
 from torch import Tensor, nn
 from fastcore.basics import patch
 
+from .data import optimizer_step
+
 from .agent import Agent, ReferenceModel, create_reference_model, is_peft_model, _unwrap, _vocab_size, _as_mask as _mask01
 from .gae import compute_rewards, gae, masked_mean, masked_whiten, ends_with_eos, missing_eos_penalty
 from .loss import policy_loss, value_loss, entropy_loss, ptx_loss, FixedKLController, AdaptiveKLController
@@ -531,7 +533,7 @@ def step(self:RLHFTrainer,
             if pstats: st.update({k: sum(s[k] * len(mi) for s, mi in zip(pstats, micro)) / len(idx) for k in pstats[0]})
             if c.max_grad_norm is not None: st["grad_norm"] = float(acc.clip_grad_norm_(params, c.max_grad_norm))
             st["lr"] = self.optimizer.param_groups[0]["lr"]                 # the LR this update uses (the scheduler moves it next)
-            self.optimizer.step(); self.scheduler.step()
+            optimizer_step(self.optimizer, self.scheduler)          # the schedule waits while fp16 skips steps
             self.minibatch_stats.append(st)
     timings["time/train"] = time.perf_counter() - t0
     self.last_rollout = rb
