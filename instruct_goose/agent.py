@@ -115,28 +115,39 @@ def top_k_top_p_filter(logits:Tensor, # (B,V) temperature-scaled logits
     return logits
 
 # %% ../nbs/01_agent.ipynb #7c7c9f54
-def sample_from_probs(probs:Tensor, # (B,V) non-negative weights per row (need not sum to 1)
-                      generator:torch.Generator|None=None, # randomness (on any device: its draws are moved to the probabilities')
-                      block:int=128, # tokens per block of the two-level search
-                     ) -> Tensor: # (B,) one token id per row, drawn with probability p_i / sum(p)
-    "One draw per row of the categorical distribution `probs`: inverse CDF, one uniform per row (what `torch.multinomial(probs, 1)` draws, faster)."
+_BAD_PROBS = "probs must hold finite, non-negative weights with a positive sum in every row (the model produced NaN/inf logits?)"
+
+def _inverse_cdf(probs:Tensor, # (B,V) non-negative weights per row
+                 u:Tensor, # (B,1) float64 uniforms in [0, 1), one per row
+                 block:int=128, # tokens per block of the two-level search
+                ) -> tuple[Tensor, Tensor]: # (B,) token ids; 0-d bool: every row was a valid distribution
+    "The two-level inverse-CDF draw for given uniforms, without a host sync: an invalid row gets some in-range id, and `valid` says so."
     B, V = probs.shape
     nb, full = -(-V // block), V // block
     mass = probs[:, :full * block].reshape(B, full, block).sum(-1, dtype=torch.float64)          # (B,nb) mass of each block
     if nb > full: mass = torch.cat([mass, probs[:, full * block:].sum(-1, keepdim=True, dtype=torch.float64)], 1)
     cdf = mass.cumsum(-1)                                              # float64: no mass moves between blocks
     total = cdf[:, -1:].contiguous()
-    if not bool(torch.isfinite(total).all() & (total > 0).all() & (probs.min() >= 0)):   # one host sync; min: 8x cheaper than (probs >= 0).all()
-        raise ValueError("probs must hold finite, non-negative weights with a positive sum in every row (the model produced NaN/inf logits?)")
-    u = torch.rand(total.shape, dtype=torch.float64, device=probs.device if generator is None else generator.device, generator=generator).to(probs.device) * total
+    valid = torch.isfinite(total).all() & (total > 0).all() & (probs.min() >= 0)   # min: 8x cheaper than (probs >= 0).all()
+    u = u * total
     j = torch.minimum(torch.searchsorted(cdf, u, right=True),          # first block whose cdf exceeds u: never an empty block
-                      torch.searchsorted(cdf, total, right=False))     # u rounded up to the total (p ~ 2^-53): the last non-empty block
+                      torch.searchsorted(cdf, total, right=False)).clamp(max=nb - 1)   # u rounded up to the total (p ~ 2^-53): the last non-empty block
     rest = u - torch.where(j > 0, cdf.gather(1, (j - 1).clamp(min=0)), 0.0)                   # how far into block j
     ids = j * block + torch.arange(block, device=probs.device)         # (B,block) the block's token ids (past V in a short last block)
     inner = torch.where(ids < V, probs.gather(1, ids.clamp(max=V - 1)), 0.0).double().cumsum(-1)
     k = torch.minimum(torch.searchsorted(inner, rest, right=True),     # first token of the block whose cdf exceeds the rest
                       torch.searchsorted(inner, inner[:, -1:].contiguous(), right=False))   # rounding past the block's sum: its last token with p > 0
-    return (j * block + k).squeeze(-1)
+    return (j * block + k).squeeze(-1).clamp(max=V - 1), valid         # the clamps only move the ids of invalid rows
+
+def sample_from_probs(probs:Tensor, # (B,V) non-negative weights per row (need not sum to 1)
+                      generator:torch.Generator|None=None, # randomness (on any device: its draws are moved to the probabilities')
+                      block:int=128, # tokens per block of the two-level search
+                     ) -> Tensor: # (B,) one token id per row, drawn with probability p_i / sum(p)
+    "One draw per row of the categorical distribution `probs`: inverse CDF, one uniform per row (what `torch.multinomial(probs, 1)` draws, faster)."
+    u = torch.rand((probs.shape[0], 1), dtype=torch.float64, device=probs.device if generator is None else generator.device, generator=generator)
+    tok, valid = _inverse_cdf(probs, u.to(probs.device), block)
+    if not bool(valid): raise ValueError(_BAD_PROBS)                   # one host sync
+    return tok
 
 # %% ../nbs/01_agent.ipynb #cdc6bdbf
 _DROPOUT_ATTRS = ("resid_pdrop", "attn_pdrop", "embd_pdrop", "summary_first_dropout", "attention_dropout",
@@ -556,13 +567,19 @@ class Agent(nn.Module):
             cache = _buffer_cache(cache, max_new_tokens)      # steps write into a buffer instead of torch.cat-ing the cache
             done = torch.zeros(B, dtype=torch.bool, device=dev)
             toks, lps, vals, alive_steps = [], [], [], []
+            # on a GPU every host read of a device value waits for the GPU to finish; none per step when it can be helped:
+            if do_sample:                                 # every step's uniforms in one draw (one copy from a CPU generator),
+                us = torch.rand((max_new_tokens, B, 1), dtype=torch.float64, device=dev if generator is None else generator.device,
+                                generator=generator).to(dev)   # the same numbers as one draw per step
+                valid = torch.ones((), dtype=torch.bool, device=dev)   # the sampler's input check, read once after the loop
+            step_mask = None if bool(query_mask.all()) else mask   # no padding: no mask for 🤗 to check on the host at every step
             for t in range(max_new_tokens):
                 lg = logits[:, -1] if temperature == 1 else logits[:, -1] / temperature   # (B,V)
                 allowed = lg.index_fill(-1, eos, float("-inf")) if t < min_new and len(eos) else lg   # EOS barred first, then filtered
                 flt = top_k_top_p_filter(allowed, top_k, top_p) if do_sample else allowed
                 if do_sample:
                     probs = flt.softmax(-1)
-                    tok = sample_from_probs(probs, generator)
+                    tok, ok = _inverse_cdf(probs, us[t]); valid = valid & ok
                 else: tok = flt.argmax(-1)
                 if do_sample and flt is lg: lp = probs.gather(-1, tok[:, None]).squeeze(-1).log()   # sampled from the policy itself: reuse its softmax
                 else: lp = lg.gather(-1, tok[:, None]).squeeze(-1) - lg.logsumexp(-1)   # under the unfiltered distribution
@@ -571,8 +588,9 @@ class Agent(nn.Module):
                 if return_values and self.shared_critic: vals.append(torch.where(alive, self._values(h[:, -1:]).squeeze(-1), 0.0))
                 if len(eos): done = done | (alive & torch.isin(tok, eos))
                 if t == max_new_tokens - 1 or (len(eos) and bool(done.all())): break   # a host sync only when EOS can stop rows
-                logits, h, cache = _lm_step(policy, self._linear_head, tok[:, None], mask[:, :Q + t + 1], (n_real + t)[:, None],
+                logits, h, cache = _lm_step(policy, self._linear_head, tok[:, None], None if step_mask is None else mask[:, :Q + t + 1], (n_real + t)[:, None],
                                             torch.zeros((B, 1), dtype=torch.long, device=dev), cache=cache, use_cache=True)
+            if do_sample and not bool(valid): raise ValueError(_BAD_PROBS)
             out = Rollout(query=query, query_mask=query_mask, response=torch.stack(toks, 1),
                           response_mask=torch.stack(alive_steps, 1).long(), logprobs=torch.stack(lps, 1).float(), temperature=float(temperature))
             if return_values:
