@@ -295,10 +295,13 @@ def optimizer_step(optimizer, # a torch optimizer, or accelerate's `AcceleratedO
                    scheduler=None, # its learning-rate schedule, stepped once per real optimizer step
                   ) -> bool: # False when fp16's loss scaler skipped the step (overflowing gradients)
     "Step `optimizer`, then `scheduler` only if the optimizer really stepped."
+    scaler = getattr(optimizer, "scaler", None)                   # accelerate's fp16 loss scaler, if any
+    before = scaler.get_scale() if scaler is not None else None
     optimizer.step()
-    stepped = not getattr(optimizer, "step_was_skipped", False)   # accelerate's flag; plain optimizers never skip
-    if stepped and scheduler is not None: scheduler.step()
-    return stepped
+    skipped = bool(getattr(optimizer, "step_was_skipped", False))  # the scaler did not call the optimizer
+    if scaler is not None and scaler.get_scale() < before: skipped = True   # a fused optimizer skipped inside its kernel
+    if not skipped and scheduler is not None: scheduler.step()
+    return not skipped
 
 # %% ../nbs/00_data.ipynb #77d0c271
 import re, warnings
