@@ -313,6 +313,11 @@ class RLHFTrainer:
         if ref_model is not None and any(p.requires_grad for p in ref_model.parameters()):
             raise ValueError("ref_model has trainable parameters: build it with create_reference_model(model)")
         model.eval()
+        offloaded = [n for n, p in model.named_parameters() if p.requires_grad and p.device.type == "meta"]
+        if offloaded: raise ValueError(f"{len(offloaded)} trainable weights of the agent hold no data (meta device), e.g. {offloaded[0]}: a device_map with 'cpu' or "
+                                       "'disk' entries offloads those layers (accelerate keeps their weights outside the model and copies them in at each "
+                                       "forward), and offloaded weights cannot be trained. Load the policy and critic onto the GPUs (device_map='auto' with "
+                                       "room for all weights, or one device); the reference and reward models may stay offloaded")
         half = sorted({str(p.dtype) for p in model.parameters() if p.requires_grad and p.dtype in (torch.bfloat16, torch.float16)})
         if half: warnings.warn(f"the trainable weights are {', '.join(half)}: Adam's steps at RLHF learning rates (about lr = {config.lr:g} per weight) are "
                                "below half precision's resolution for most weights and round away (one update at lr 1e-5 changed 13% of a bf16 model's "
