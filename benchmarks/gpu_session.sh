@@ -5,7 +5,8 @@
 #     bash benchmarks/gpu_session.sh --download
 # Then one device call from the repository root, carrying .whl:
 #     bash benchmarks/gpu_session.sh            (device tool: carry [".whl"], timeout_s 600)
-# Everything it measures lands in $OUT (or ./gpu_out): session.log, checks.jsonl, bench.tar.gz (tables, JSON, plots, logs).
+# Everything it measures lands in $OUT (or ./gpu_out): session.log, checks.jsonl, bench-<row>.tar.gz (tables, JSON, plots, logs).
+# Worst case about 150 + 130 + 200 s plus installs and imports: run it with the device tool's timeout_s=600.
 # Pieces: GPU_SKIP_CHECKS=1, GPU_SKIP_BENCH=1; iterations: GPU_ITERS (gpt2s, default 3), GPU_ITERS_BIG (gpt2s-big, default 2).
 # A dry run of the plumbing on a CPU machine (the checks on the CPU, the benchmark's --quick configuration):
 #     PATH=$PWD/.venv/bin:$PATH GPU_DEVICE=cpu GPU_NO_WHEELS=1 BENCH_TRL_PYTHON=benchmarks/.venv-trl/bin/python bash benchmarks/gpu_session.sh
@@ -39,19 +40,21 @@ git log --oneline -1 2>/dev/null
 
 if [ -z "${GPU_SKIP_CHECKS:-}" ]; then
   echo "== GPU checks (benchmarks/gpu_checks.py)"
-  timeout 180 python3 benchmarks/gpu_checks.py --device "$DEV" --out "$OUT/checks.jsonl"
+  timeout 150 python3 benchmarks/gpu_checks.py --device "$DEV" --out "$OUT/checks.jsonl"
 fi
 if [ -z "${GPU_SKIP_BENCH:-}" ]; then
-  B=/tmp/gpu_bench; rm -rf "$B"; mkdir -p "$B"
+  # each row is packed into $OUT as soon as it ends: a call cut short keeps the rows that finished
+  row() { # name timeout args...: one benchmark row into /tmp/gpu_bench/<name>, then $OUT/bench-<name>.tar.gz
+    local name=$1 t=$2; shift 2; local d=/tmp/gpu_bench/$name; rm -rf "$d"; mkdir -p "$d"
+    echo "== benchmark $name: $*"
+    timeout "$t" python3 benchmarks/ppo_vs_trl.py "$@" --out "$d"
+    tar -czf "$OUT/bench-$name.tar.gz" -C "$d" .
+  }
   if [ "$DEV" = cpu ]; then
-    echo "== benchmark (dry run): --quick on the CPU"
-    timeout 300 python3 benchmarks/ppo_vs_trl.py --quick --threads 1 --out "$B"
+    row quick 300 --quick --threads 1                                                     # the dry run
   else
-    echo "== benchmark: GPT-2 small, 64 x (32 + 32)"
-    timeout 150 python3 benchmarks/ppo_vs_trl.py --device cuda --scale gpt2s --iters "${GPU_ITERS:-3}" --out "$B"
-    echo "== benchmark: GPT-2 small, 256 x (32 + 128)"
-    timeout 210 python3 benchmarks/ppo_vs_trl.py --device cuda --scale gpt2s-big --iters "${GPU_ITERS_BIG:-2}" --out "$B"
+    row gpt2s 130 --device cuda --scale gpt2s --iters "${GPU_ITERS:-3}"                    # GPT-2 small, 64 x (32 + 32)
+    row gpt2s-big 200 --device cuda --scale gpt2s-big --iters "${GPU_ITERS_BIG:-2}"        # GPT-2 small, 256 x (32 + 128)
   fi
-  tar -czf "$OUT/bench.tar.gz" -C "$B" .
 fi
 date -u

@@ -136,14 +136,13 @@ def main():
     g = torch.Generator().manual_seed(0)
     def gen(): return agent.generate(rb.query, rb.query_mask, max_new_tokens=R, generator=g, eos_token_id=[], pad_token_id=c.pad_id)
     icdf = A.sample_from_probs
-    def gen_multinomial():
-        A.sample_from_probs = multinomial_sampler
-        try: return gen()
-        finally: A.sample_from_probs = icdf
+    def old_sampler(sampler):   # generate calls _inverse_cdf(probs, u) -> (tokens, valid); an old sampler drew its own numbers
+        return lambda probs, u, block=128: (sampler(probs, generator=g), torch.ones((), dtype=torch.bool))
+    gen_multinomial = patched(gen, A, "_inverse_cdf", old_sampler(multinomial_sampler))
     models = [m for m in (agent.policy, agent.value_model, ref.model, eng.rm.trunk) if m is not None]
     cat_cache = lambda fn: patched(fn, A, "_buffer_cache", lambda cache, extra: cache)   # 🤗's DynamicCache as it is: torch.cat per step
     ab("generation", fl["generation"], {"original (torch.multinomial, gelu_new, torch.cat cache)": cat_cache(with_gelu_new(gen_multinomial, models)),
-                                        "7274779 (flat inverse CDF, gelu_new, torch.cat cache)": cat_cache(with_gelu_new(patched(gen, A, "sample_from_probs", flat_sampler), models)),
+                                        "7274779 (flat inverse CDF, gelu_new, torch.cat cache)": cat_cache(with_gelu_new(patched(gen, A, "_inverse_cdf", old_sampler(flat_sampler)), models)),
                                         "9c3d619 (two-level inverse CDF, fused GELU, torch.cat cache)": cat_cache(gen),
                                         "library (two-level inverse CDF, fused GELU, KV cache in a buffer)": gen})
     logits = torch.randn(B, c.vocab_size); p = logits.softmax(-1)

@@ -570,7 +570,7 @@ class Agent(nn.Module):
             # on a GPU every host read of a device value waits for the GPU to finish; none per step when it can be helped:
             if do_sample:                                 # every step's uniforms in one draw (one copy from a CPU generator),
                 us = torch.rand((max_new_tokens, B, 1), dtype=torch.float64, device=dev if generator is None else generator.device,
-                                generator=generator).to(dev)   # the same numbers as one draw per step
+                                generator=generator).to(dev)   # a CPU generator: the numbers of one draw per step
                 valid = torch.ones((), dtype=torch.bool, device=dev)   # the sampler's input check, read once after the loop
             step_mask = None if bool(query_mask.all()) else mask   # no padding: no mask for 🤗 to check on the host at every step
             for t in range(max_new_tokens):
