@@ -15,7 +15,6 @@ from torch import Tensor, nn
 from fastcore.basics import patch
 
 from .data import optimizer_step
-
 from .agent import Agent, ReferenceModel, create_reference_model, is_peft_model, _unwrap, _vocab_size, _as_mask as _mask01
 from .gae import compute_rewards, gae, masked_mean, masked_whiten, ends_with_eos, missing_eos_penalty
 from .loss import policy_loss, value_loss, entropy_loss, ptx_loss, FixedKLController, AdaptiveKLController
