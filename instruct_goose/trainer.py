@@ -312,7 +312,8 @@ class RLHFTrainer:
         if ref_model is not None and any(p.requires_grad for p in ref_model.parameters()):
             raise ValueError("ref_model has trainable parameters: build it with create_reference_model(model)")
         model.eval()
-        offloaded = [n for n, p in model.named_parameters() if p.requires_grad and p.device.type == "meta"]
+        offloaded = [n for n, p in model.named_parameters()       # offloaded or never loaded: torch's meta device (index-less;
+                     if p.requires_grad and p.device.type == "meta" and p.device.index is None]   # tests/virtual_gpu.py's GPUs are meta:0, meta:1)
         if offloaded: raise ValueError(f"{len(offloaded)} trainable weights of the agent hold no data (meta device), e.g. {offloaded[0]}: a device_map with 'cpu' or "
                                        "'disk' entries offloads those layers (accelerate keeps their weights outside the model and copies them in at each "
                                        "forward), and offloaded weights cannot be trained. Load the policy and critic onto the GPUs (device_map='auto' with "
