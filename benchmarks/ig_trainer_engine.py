@@ -26,6 +26,7 @@ class TrainerEngine:
                          max_new_tokens=c.response_len, temperature=c.temperature, top_k=None, top_p=None,
                          seed=c.seed, output_dir=tempfile.mkdtemp(prefix="ig_bench_"),
                          compile=os.environ.get("BENCH_COMPILE") == "1",   # RLHFConfig(compile=True) when BENCH_COMPILE=1
+                         mixed_precision="bf16" if os.environ.get("BENCH_BF16") == "1" else None,   # --bf16: bf16 autocast, fp32 weights
                          # on a GPU the no-grad passes run in chunks of 64 rows, as TRL's local_rollout_forward_batch_size;
                          # on CPU the library's default (the minibatch size)
                          **({"forward_batch_size": min(B, 64)} if bench_device() == "cuda" else {}))

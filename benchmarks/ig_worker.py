@@ -153,7 +153,9 @@ def make_engine(c:BenchConfig, critic:str, engine:str="auto"):
         import importlib.util
         engine = "trainer" if importlib.util.find_spec("instruct_goose.trainer") is not None else "loop"
     timer = PhaseTimer()
-    if engine == "loop": return LoopEngine(c, critic, timer)
+    if engine == "loop":
+        if os.environ.get("BENCH_BF16") == "1": raise SystemExit("--bf16 needs the trainer engine (the thin loop has no mixed precision)")
+        return LoopEngine(c, critic, timer)
     from ig_trainer_engine import TrainerEngine
     return TrainerEngine(c, critic, timer)
 

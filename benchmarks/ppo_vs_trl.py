@@ -137,9 +137,15 @@ def _describe(res:dict, precision:str) -> str:
 def gpu_table(res:dict) -> str:
     "The table of a GPU run: synchronised wall seconds, tokens/s, peak GPU memory, and model-FLOPs utilisation."
     s = res["systems"]; base = s.get("trl"); c, m = res["config"], res["machine"]
-    lines = [_describe(res, "fp32 weights, TF32 matmuls") +
-             f"{m['gpu']}, torch {m['torch']}; measured TF32 matmul ceiling {res['ceiling_gflops'] / 1e3:.0f} TFLOP/s "
-             f"(bf16: {res.get('bf16_ceiling_gflops', float('nan')) / 1e3:.0f}). MFU = the iteration's matmul FLOP floor / its time / the TF32 ceiling. "
+    if res.get("bf16"):
+        head = (_describe(res, "fp32 weights, bf16 autocast in both libraries") +
+                f"{m['gpu']}, torch {m['torch']}; measured bf16 matmul ceiling {res['ceiling_gflops'] / 1e3:.0f} TFLOP/s. "
+                "MFU = the iteration's matmul FLOP floor / its time / the bf16 ceiling. ")
+    else:
+        head = (_describe(res, "fp32 weights, TF32 matmuls") +
+                f"{m['gpu']}, torch {m['torch']}; measured TF32 matmul ceiling {res['ceiling_gflops'] / 1e3:.0f} TFLOP/s "
+                f"(bf16: {res.get('bf16_ceiling_gflops', float('nan')) / 1e3:.0f}). MFU = the iteration's matmul FLOP floor / its time / the TF32 ceiling. ")
+    lines = [head +
              "Phases are wall seconds with the GPU synchronised at their edges.", "",
              "| system | s / iter | episodes/s | vs TRL | generated tokens/s | generation | reference | reward | values | other rollout | update (share) | peak GPU memory | MFU | update / floor | generation / floor |",
              "|---|" + "---|" * 14]
@@ -157,7 +163,7 @@ def table(res:dict) -> str:
     if res.get("machine", {}).get("gpu"): return gpu_table(res)
     s = res["systems"]; base = s.get("trl")
     c, m = res["config"], res["machine"]
-    lines = [_describe(res, "fp32") +
+    lines = [_describe(res, "fp32 weights, bf16 autocast in both libraries (floors at the fp32 ceiling)" if res.get("bf16") else "fp32") +
              f"{m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch thread(s) per worker, torch {m['torch']}, "
              f"load average {m['loadavg_at_start'][0]:.1f} at the start; fp32 matmul ceiling {res['ceiling_gflops']:.0f} GFLOP/s. "
              "*Busy* seconds = the worker's CPU seconds / its threads (what it computed; wall time also counts waiting for "
@@ -249,6 +255,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small model, 1 warm-up + 2 timed iterations: a ~2-minute smoke test")
     ap.add_argument("--scale", default="base", choices=["base", "2x", "4x", "r128", "gpt2s", "gpt2s-big"])
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="cuda: run every worker on the GPU (TF32 matmuls, synchronised phase timers)")
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast over fp32 weights in both libraries (TRL's default; instruct_goose mixed_precision='bf16'); on a GPU, MFU against the bf16 ceiling")
     ap.add_argument("--iters", type=int, default=None, help="timed iterations per system (default 5; 2 with --quick)")
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--systems", default="trl,ig-separate,ig-shared")
@@ -270,7 +277,8 @@ def main():
         import torch
         os.environ["BENCH_THREADS"] = str(args.threads); torch.set_num_threads(args.threads)
     os.environ["BENCH_DEVICE"] = args.device
-    name = ("quick-" if args.quick else "") + args.scale + ("-cuda" if args.device == "cuda" else "")
+    if args.bf16: os.environ["BENCH_BF16"] = "1"
+    name = ("quick-" if args.quick else "") + args.scale + ("-cuda" if args.device == "cuda" else "") + ("-bf16" if args.bf16 else "")
     out = Path(args.out) if args.out else HERE / "results"; out.mkdir(parents=True, exist_ok=True)
     logs = out / f"{name}-logs"; logs.mkdir(exist_ok=True)
     systems = args.systems.split(",")
@@ -301,7 +309,8 @@ def main():
     finally:
         byes = {s: w.close() for s, w in workers.items()}
     ceiling = max(ceilings)
-    res = {"scale": name, "config": asdict(c), "iters": iters, "warmup": args.warmup, "machine": machine(),
+    if args.bf16 and bf16_ceiling: ceiling = bf16_ceiling                # floors and MFU against the precision the matmuls run in
+    res = {"scale": name, "config": asdict(c), "iters": iters, "warmup": args.warmup, "machine": machine(), "bf16": args.bf16,
            "ceiling_gflops": ceiling / 1e9, "bf16_ceiling_gflops": bf16_ceiling / 1e9 if bf16_ceiling else None, "command": "python benchmarks/" + " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
            "when": time.strftime("%Y-%m-%d %H:%M:%S"), "systems": {}}
     for s in systems:
