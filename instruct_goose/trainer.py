@@ -312,12 +312,6 @@ class RLHFTrainer:
         if ref_model is not None and any(p.requires_grad for p in ref_model.parameters()):
             raise ValueError("ref_model has trainable parameters: build it with create_reference_model(model)")
         model.eval()
-        offloaded = [n for n, p in model.named_parameters()       # offloaded or never loaded: torch's meta device (index-less;
-                     if p.requires_grad and p.device.type == "meta" and p.device.index is None]   # tests/virtual_gpu.py's GPUs are meta:0, meta:1)
-        if offloaded: raise ValueError(f"{len(offloaded)} trainable weights of the agent hold no data (meta device), e.g. {offloaded[0]}: a device_map with 'cpu' or "
-                                       "'disk' entries offloads those layers (accelerate keeps their weights outside the model and copies them in at each "
-                                       "forward), and offloaded weights cannot be trained. Load the policy and critic onto the GPUs (device_map='auto' with "
-                                       "room for all weights, or one device); the reference and reward models may stay offloaded")
         half = sorted({str(p.dtype) for p in model.parameters() if p.requires_grad and p.dtype in (torch.bfloat16, torch.float16)})
         if half: warnings.warn(f"the trainable weights are {', '.join(half)}: Adam's steps at RLHF learning rates (about lr = {config.lr:g} per weight) are "
                                "below half precision's resolution for most weights and round away (one update at lr 1e-5 changed 13% of a bf16 model's "
@@ -332,6 +326,13 @@ class RLHFTrainer:
             if cols is not None and "text" not in cols: raise ValueError(f"ptx_dataset has columns {cols} and no 'text': rename the one with the pretraining text to 'text'")
         self._check_trackers()
         self.accelerator = acc = _accelerator("RLHFConfig", accelerator, log_with=config.log_with, project_dir=config.output_dir, mixed_precision=config.mixed_precision)
+        fsdp_or_ds = acc.distributed_type.name in ("FSDP", "DEEPSPEED")   # they may fill meta weights in `prepare` (FSDP's cpu_ram_efficient_loading)
+        offloaded = [] if fsdp_or_ds else [n for n, p in model.named_parameters()   # offloaded or never loaded: torch's meta device
+                                           if p.requires_grad and p.device.type == "meta" and p.device.index is None]   # (index-less; tests/virtual_gpu.py's GPUs are meta:0, meta:1)
+        if offloaded: raise ValueError(f"{len(offloaded)} trainable weights of the agent hold no data (meta device), e.g. {offloaded[0]}: a device_map with 'cpu' or "
+                                       "'disk' entries offloads those layers (accelerate keeps their weights outside the model and copies them in at each "
+                                       "forward), and offloaded weights cannot be trained. Load the policy and critic onto the GPUs (device_map='auto' with "
+                                       "room for all weights, or one device); the reference and reward models may stay offloaded")
         if optimizer is None:
             critic = {id(p) for m in (model.value_head, model.value_model) if m is not None for p in m.parameters()}
             groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in critic]},
