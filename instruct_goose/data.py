@@ -14,7 +14,8 @@ from transformers import AutoTokenizer, AutoModelForCausalLM, PreTrainedTokenize
 __all__ = ['DATA_ENV', 'LOCAL_COPIES', 'LLAMA2C_ON_HUB', 'CACHE_ENV', 'data_dir', 'locate', 'load_tokenizer', 'load_model',
            'load_imdb', 'load_hh_rlhf', 'rope_pairs_to_halves', 'read_llama2c', 'llama2c_files', 'llama2c_tokenizer',
            'write_folder', 'convert_llama2c', 'cache_dir', 'seed_everything', 'tiny_model', 'optimizer_step',
-           'load_rows', 'load_preference_data', 'tokenize_for_reward', 'PairDataset', 'RankingDataset']
+           'check_trainable_loaded', 'load_rows', 'load_preference_data', 'tokenize_for_reward', 'PairDataset',
+           'RankingDataset']
 
 # %% ../nbs/00_data.ipynb #3d92d3b6
 DATA_ENV = "INSTRUCT_GOOSE_DATA"
@@ -302,6 +303,20 @@ def optimizer_step(optimizer, # a torch optimizer, or accelerate's `AcceleratedO
     if scaler is not None and scaler.get_scale() < before: skipped = True   # a fused optimizer skipped inside its kernel
     if not skipped and scheduler is not None: scheduler.step()
     return not skipped
+
+# %% ../nbs/00_data.ipynb #6af7ea10
+def check_trainable_loaded(model, # the model about to be trained
+                           accelerator=None, # its accelerator: FSDP and DeepSpeed may fill meta weights in `prepare`
+                           what:str="the model", # its name in the error
+                          ):
+    "Raise a clear error when trainable weights of `model` are offloaded or were never loaded (torch's meta device)."
+    if accelerator is not None and accelerator.distributed_type.name in ("FSDP", "DEEPSPEED"): return
+    meta = [n for n, p in model.named_parameters()         # index-less: tests/virtual_gpu.py's simulated GPUs are meta:0, meta:1
+            if p.requires_grad and p.device.type == "meta" and p.device.index is None]
+    if meta: raise ValueError(f"{len(meta)} trainable weights of {what} hold no data (meta device), e.g. {meta[0]}: a device_map with 'cpu' or "
+                              "'disk' entries offloads those layers (accelerate keeps their weights outside the model and copies them in at each "
+                              "forward), and offloaded weights cannot be trained. Load the model to train onto the GPUs (device_map='auto' with "
+                              "room for all weights, or one device); frozen models (reference, reward model) may stay offloaded")
 
 # %% ../nbs/00_data.ipynb #77d0c271
 import re, warnings

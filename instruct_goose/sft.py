@@ -18,7 +18,7 @@ from transformers import PreTrainedTokenizerBase, get_scheduler
 from accelerate import Accelerator
 from tqdm import tqdm
 
-from .data import locate, load_rows, seed_everything, write_folder, optimizer_step
+from .data import locate, load_rows, seed_everything, write_folder, optimizer_step, check_trainable_loaded
 from .agent import _max_positions, _vocab_size
 from .trainer import _accelerator
 
@@ -274,6 +274,7 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
     "Supervised fine-tuning on demonstrations (the model is left in eval mode); returns the history (`step`, `loss`, `lr`, `grad_norm`, `tokens`, `val_step`, `val_loss`)."
     config = config or SFTConfig()
     accelerator = _accelerator("SFTConfig", accelerator, mixed_precision=config.mixed_precision)
+    check_trainable_loaded(model, accelerator, "the SFT model")
     if accelerator.gradient_accumulation_steps != 1: raise ValueError("train_sft accumulates gradients itself (token-weighted): create the Accelerator without gradient_accumulation_steps and set SFTConfig.gradient_accumulation_steps")
     seed_everything(config.seed)
     train = build_sft_dataset(train_ds, tokenizer, config, "train")

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from fastcore.basics import patch
 
-from .data import optimizer_step
+from .data import optimizer_step, check_trainable_loaded
 from .agent import Agent, ReferenceModel, create_reference_model, is_peft_model, _unwrap, _vocab_size, _as_mask as _mask01
 from .gae import compute_rewards, gae, masked_mean, masked_whiten, ends_with_eos, missing_eos_penalty
 from .loss import policy_loss, value_loss, entropy_loss, ptx_loss, FixedKLController, AdaptiveKLController
@@ -326,13 +326,7 @@ class RLHFTrainer:
             if cols is not None and "text" not in cols: raise ValueError(f"ptx_dataset has columns {cols} and no 'text': rename the one with the pretraining text to 'text'")
         self._check_trackers()
         self.accelerator = acc = _accelerator("RLHFConfig", accelerator, log_with=config.log_with, project_dir=config.output_dir, mixed_precision=config.mixed_precision)
-        fsdp_or_ds = acc.distributed_type.name in ("FSDP", "DEEPSPEED")   # they may fill meta weights in `prepare` (FSDP's cpu_ram_efficient_loading)
-        offloaded = [] if fsdp_or_ds else [n for n, p in model.named_parameters()   # offloaded or never loaded: torch's meta device
-                                           if p.requires_grad and p.device.type == "meta" and p.device.index is None]   # (index-less; tests/virtual_gpu.py's GPUs are meta:0, meta:1)
-        if offloaded: raise ValueError(f"{len(offloaded)} trainable weights of the agent hold no data (meta device), e.g. {offloaded[0]}: a device_map with 'cpu' or "
-                                       "'disk' entries offloads those layers (accelerate keeps their weights outside the model and copies them in at each "
-                                       "forward), and offloaded weights cannot be trained. Load the policy and critic onto the GPUs (device_map='auto' with "
-                                       "room for all weights, or one device); the reference and reward models may stay offloaded")
+        check_trainable_loaded(model, acc, "the agent (policy, critic)")   # offloaded layers would silently never train
         if optimizer is None:
             critic = {id(p) for m in (model.value_head, model.value_model) if m is not None for p in m.parameters()}
             groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in critic]},
