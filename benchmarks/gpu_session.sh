@@ -7,7 +7,7 @@
 #     bash benchmarks/gpu_session.sh            (device tool: carry [".whl"], timeout_s 600)
 # Everything it measures lands in $OUT (or ./gpu_out): session.log, checks.jsonl, bench-<row>.tar.gz (tables, JSON, plots, logs).
 # Worst case about 150 + 130 + 200 s plus installs and imports: run it with the device tool's timeout_s=600.
-# Pieces: GPU_SKIP_CHECKS=1, GPU_SKIP_BENCH=1, GPU_BF16=1 (one more row, bf16 autocast: about 2 minutes more, so skip the checks); iterations: GPU_ITERS (gpt2s, default 3), GPU_ITERS_BIG (gpt2s-big, default 2).
+# Pieces: GPU_SKIP_CHECKS=1, GPU_SKIP_BENCH=1, GPU_BF16=1 (one more row, each library's bf16 mode: about 2 minutes more, so skip the checks); iterations: GPU_ITERS (gpt2s, default 3), GPU_ITERS_BIG (gpt2s-big, default 2).
 # A dry run of the plumbing on a CPU machine (the checks on the CPU, the benchmark's --quick configuration):
 #     PATH=$PWD/.venv/bin:$PATH GPU_DEVICE=cpu GPU_NO_WHEELS=1 BENCH_TRL_PYTHON=benchmarks/.venv-trl/bin/python bash benchmarks/gpu_session.sh
 set -uo pipefail
@@ -55,7 +55,7 @@ if [ -z "${GPU_SKIP_BENCH:-}" ]; then
   else
     row gpt2s 130 --device cuda --scale gpt2s --iters "${GPU_ITERS:-3}"                    # GPT-2 small, 64 x (32 + 32)
     row gpt2s-big 200 --device cuda --scale gpt2s-big --iters "${GPU_ITERS_BIG:-2}"        # GPT-2 small, 256 x (32 + 128)
-    [ -n "${GPU_BF16:-}" ] && row gpt2s-bf16 130 --device cuda --scale gpt2s --bf16 --iters "${GPU_ITERS:-3}"   # bf16 autocast, both libraries
+    [ -n "${GPU_BF16:-}" ] && row gpt2s-bf16 130 --device cuda --scale gpt2s --bf16 --iters "${GPU_ITERS:-3}"   # each library's bf16 mode (TRL's: its update only)
   fi
 fi
 date -u

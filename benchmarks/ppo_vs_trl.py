@@ -126,6 +126,9 @@ def machine() -> dict:
             "python": platform.python_version(), "loadavg_at_start": load}
 
 
+BF16_WHAT = 'fp32 weights; --bf16: TRL with bf16=True (its default: autocast in its update, its rollout passes fp32), instruct_goose with mixed_precision="bf16" (autocast in every pass)'
+
+
 def _describe(res:dict, precision:str) -> str:
     "The opening sentences of a results table: model, precision, rollout shape, iterations."
     c = res["config"]
@@ -138,7 +141,7 @@ def gpu_table(res:dict) -> str:
     "The table of a GPU run: synchronised wall seconds, tokens/s, peak GPU memory, and model-FLOPs utilisation."
     s = res["systems"]; base = s.get("trl"); c, m = res["config"], res["machine"]
     if res.get("bf16"):
-        head = (_describe(res, "fp32 weights, bf16 autocast in both libraries") +
+        head = (_describe(res, BF16_WHAT) +
                 f"{m['gpu']}, torch {m['torch']}; measured bf16 matmul ceiling {res['ceiling_gflops'] / 1e3:.0f} TFLOP/s. "
                 "MFU = the iteration's matmul FLOP floor / its time / the bf16 ceiling. ")
     else:
@@ -163,7 +166,7 @@ def table(res:dict) -> str:
     if res.get("machine", {}).get("gpu"): return gpu_table(res)
     s = res["systems"]; base = s.get("trl")
     c, m = res["config"], res["machine"]
-    lines = [_describe(res, "fp32 weights, bf16 autocast in both libraries (floors at the fp32 ceiling)" if res.get("bf16") else "fp32") +
+    lines = [_describe(res, BF16_WHAT + " (floors at the fp32 ceiling)" if res.get("bf16") else "fp32") +
              f"{m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch thread(s) per worker, torch {m['torch']}, "
              f"load average {m['loadavg_at_start'][0]:.1f} at the start; fp32 matmul ceiling {res['ceiling_gflops']:.0f} GFLOP/s. "
              "*Busy* seconds = the worker's CPU seconds / its threads (what it computed; wall time also counts waiting for "
@@ -245,6 +248,7 @@ def plot(res:dict, path:Path):
     ax.set_xlabel(("seconds per PPO iteration (median)" if m.get("gpu") else "busy seconds per PPO iteration (CPU seconds / threads, median)") + "; black: FLOP floor")
     ax.set_xlim(0, max(r["busy_seconds"] for r in s) * 1.35)
     where = f"{m['gpu']}, TF32" if m.get("gpu") else f"{m['cpu']}, {m['torch_threads']} thread(s) per worker, fp32"
+    if res.get("bf16"): where = where.replace("TF32", "bf16").replace(", fp32", ", bf16")
     ax.set_title(f"PPO iteration, config '{res['scale']}' ({where})", fontsize=10)
     ax.legend(fontsize=7, loc="lower right", ncol=2)
     fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
@@ -255,7 +259,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small model, 1 warm-up + 2 timed iterations: a ~2-minute smoke test")
     ap.add_argument("--scale", default="base", choices=["base", "2x", "4x", "r128", "gpt2s", "gpt2s-big"])
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="cuda: run every worker on the GPU (TF32 matmuls, synchronised phase timers)")
-    ap.add_argument("--bf16", action="store_true", help="bf16 autocast over fp32 weights in both libraries (TRL's default; instruct_goose mixed_precision='bf16'); on a GPU, MFU against the bf16 ceiling")
+    ap.add_argument("--bf16", action="store_true", help="each library's bf16 mode over fp32 weights: TRL bf16=True (its default; autocast in its update only), instruct_goose mixed_precision='bf16' (every pass); on a GPU, MFU against the bf16 ceiling")
     ap.add_argument("--iters", type=int, default=None, help="timed iterations per system (default 5; 2 with --quick)")
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--systems", default="trl,ig-separate,ig-shared")
@@ -277,7 +281,7 @@ def main():
         import torch
         os.environ["BENCH_THREADS"] = str(args.threads); torch.set_num_threads(args.threads)
     os.environ["BENCH_DEVICE"] = args.device
-    if args.bf16: os.environ["BENCH_BF16"] = "1"
+    os.environ["BENCH_BF16"] = "1" if args.bf16 else "0"   # always set: an exported BENCH_BF16 must not leak into an fp32 run
     name = ("quick-" if args.quick else "") + args.scale + ("-cuda" if args.device == "cuda" else "") + ("-bf16" if args.bf16 else "")
     out = Path(args.out) if args.out else HERE / "results"; out.mkdir(parents=True, exist_ok=True)
     logs = out / f"{name}-logs"; logs.mkdir(exist_ok=True)

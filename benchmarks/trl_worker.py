@@ -39,7 +39,7 @@ def main():
     out_dir = tempfile.mkdtemp(prefix="trl_bench_")
     cfg = PPOConfig(
         output_dir=out_dir, report_to="none", save_strategy="no", logging_steps=1, disable_tqdm=True,
-        bf16=os.environ.get("BENCH_BF16") == "1", fp16=False, seed=c.seed, learning_rate=c.lr,   # --bf16: bf16 autocast (TRL's default)
+        bf16=os.environ.get("BENCH_BF16") == "1", fp16=False, seed=c.seed, learning_rate=c.lr,   # --bf16: TRL's default, autocast in its update (its rollout passes stay fp32)
         **({"use_cpu": True} if os.environ.get("BENCH_BF16") == "1" and os.environ.get("BENCH_DEVICE") != "cuda" else {}),   # bf16 on a CPU: 🤗 asks for it
         # rollout batch = per_device_train_batch_size x gradient_accumulation_steps = B; one optimizer step per
         # minibatch of B/num_mini_batches (grad accumulation > 1 would make accelerate step once per epoch here)

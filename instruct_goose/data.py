@@ -313,10 +313,11 @@ def check_trainable_loaded(model, # the model about to be trained
     if accelerator is not None and accelerator.distributed_type.name in ("FSDP", "DEEPSPEED"): return
     meta = [n for n, p in model.named_parameters()         # index-less: tests/virtual_gpu.py's simulated GPUs are meta:0, meta:1
             if p.requires_grad and p.device.type == "meta" and p.device.index is None]
-    if meta: raise ValueError(f"{len(meta)} trainable weights of {what} hold no data (meta device), e.g. {meta[0]}: a device_map with 'cpu' or "
-                              "'disk' entries offloads those layers (accelerate keeps their weights outside the model and copies them in at each "
-                              "forward), and offloaded weights cannot be trained. Load the model to train onto the GPUs (device_map='auto' with "
-                              "room for all weights, or one device); frozen models (reference, reward model) may stay offloaded")
+    if meta: raise ValueError(f"{what} has {len(meta)} trainable weight(s) that hold no data (meta device), e.g. {meta[0]}: a device_map that puts "
+                              "layers on 'cpu' or 'disk' beside GPU layers offloads them (accelerate keeps their weights outside the model and copies "
+                              "them in at each forward), or the model was never loaded; offloaded weights cannot be trained. Load the model to train "
+                              "onto the GPUs (device_map='auto' with room for all weights, or one device); frozen models (reference, reward model) "
+                              "may stay offloaded")
 
 # %% ../nbs/00_data.ipynb #77d0c271
 import re, warnings

@@ -10,6 +10,8 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 # the notebooks' temporary folders (checkpoints, CLI runs, launched processes' files) go into one folder that is
 # removed when the run ends: they used to stay in /tmp, some 30 MB per run
+import getpass
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"torchinductor_{getpass.getuser()}"))   # compiled kernels stay warm
 _tmp = tempfile.mkdtemp(prefix="ig_tests_")
 os.environ["TMPDIR"] = tempfile.tempdir = _tmp
 atexit.register(shutil.rmtree, _tmp, True)
