@@ -1,5 +1,5 @@
 """What only a real GPU can show: the library's numbers under fp32, bf16 and fp16 (skipped fp16 steps against the LR
-schedule), layers offloaded to the CPU with `device_map`, and the host syncs of `Agent.generate`. Models are built from config (no downloads, no shared data).
+schedule), layers offloaded to the CPU with `device_map`, and the host syncs of `Agent.generate` and of the PPO update. Models are built from config (no downloads, no shared data).
 
     python benchmarks/gpu_checks.py                  # every check, each in a fresh process (accelerate fixes the precision per process)
     python benchmarks/gpu_checks.py --device cpu     # the same on the CPU (a dry run: fp16 and sync counting are skipped)
@@ -13,7 +13,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
-CHECKS = ["fp32", "bf16", "fp16", "offload", "generate"]
+CHECKS = ["fp32", "bf16", "fp16", "offload", "generate", "syncs"]
 
 
 def small():
@@ -127,11 +127,45 @@ def check_generate(device):
         out["host_syncs_per_step"] = out["host_syncs"] / c.response_len
     return "PASS", out
 
+def check_syncs(device):
+    """Host syncs of one PPO update (`step` on a rollout made beforehand): on a GPU counted by CUDA's sync debug mode, on
+    the CPU as reads of tensor values at the dispatcher (what would sync on a GPU). Per minibatch the library reads once (its
+    deferred input checks); 🤗's attention-mask checks inside the model add one per pass (two with padded prompts)."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    c = small()
+    tr, ds = trainer(c, device, None)
+    make, kept = tr.make_rollout, {}
+    def keep_rollout(*a, **k):
+        kept["rb"] = make(*a, **k); return kept["rb"]
+    tr.make_rollout = keep_rollout
+    tr.train(ds, num_iterations=2, progress=False)             # a warm-up; iteration 2's rollout is kept
+    rb = kept["rb"]
+    tr.make_rollout = lambda *a, **k: rb                       # step() takes it as is: only the update runs and is counted
+    args = (rb.query, rb.response, rb.scores, rb.query_mask, rb.response_mask)
+    if device == "cuda":
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn"); tr.step(*args); torch.cuda.set_sync_debug_mode("default")
+        n = sum("synchroniz" in str(x.message) for x in w)
+    else:
+        class Reads(TorchDispatchMode):
+            n = 0
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                if func.overloadpacket is torch.ops.aten._local_scalar_dense: Reads.n += 1
+                return func(*args, **(kwargs or {}))
+        with Reads(): tr.step(*args)
+        n = Reads.n
+    n_mb = c.ppo_epochs * c.num_mini_batches
+    return "PASS", dict(minibatches=n_mb, update_host_syncs=n, per_minibatch=round(n / n_mb, 2),
+                        counted_as="CUDA sync debug warnings" if device == "cuda" else "host reads at the dispatcher (CPU)")
+
 def one(name, device):
     import torch
     torch.backends.cuda.matmul.allow_tf32 = False     # fp32 means fp32 here (the benchmark's rows use TF32)
     if name in ("fp32", "bf16", "fp16"): return check_precision(device, name)
     if name == "offload": return check_offload(device)
+    if name == "syncs": return check_syncs(device)
     return check_generate(device)
 
 def main():

@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .data import write_folder
+from .data import write_folder, _check, _raise
 
 # %% auto #0
 __all__ = ['logprobs_from_logits', 'entropy_from_logits', 'token_logprobs', 'top_k_top_p_filter', 'sample_from_probs',
@@ -298,8 +298,8 @@ class AgentOutput:
 # %% ../nbs/01_agent.ipynb #8898c35c
 def _as_mask(m, name):
     if m.dtype == torch.bool: return m.long()
-    if ((m != 0) & (m != 1)).any():                     # before any cast: .long() would turn 0.5 into 0
-        raise ValueError(f"{name} must hold only 0 (padding) and 1 (real token), got {m[(m != 0) & (m != 1)][0].item()!r}")
+    bad = (m != 0) & (m != 1)                           # before any cast: .long() would turn 0.5 into 0
+    _check(bad.any(), lambda: _raise(f"{name} must hold only 0 (padding) and 1 (real token), got {m[bad][0].item()!r}"))
     return m.long()
 
 def _check_ids(ids, mask, name, model=None):
@@ -318,10 +318,9 @@ def _check_ids(ids, mask, name, model=None):
     return mask
 
 def _check_in_vocab(ids, mask, V:int, name:str, owner:str="the model's"):
-    "Raise when a real (mask = 1) id is outside [0, V); one host sync."
-    real = ids[mask.bool()]
-    if ((real < 0) | (real >= V)).any():
-        raise ValueError(f"{name} holds ids outside {owner} vocabulary [0, {V}): use {owner} own tokenizer (or resize the embeddings after adding tokens)")
+    "Raise when a real (mask = 1) id is outside [0, V)."
+    _check((((ids < 0) | (ids >= V)) & mask.bool()).any(),   # not ids[mask.bool()]: a boolean index reads its size on the host
+           lambda: _raise(f"{name} holds ids outside {owner} vocabulary [0, {V}): use {owner} own tokenizer (or resize the embeddings after adding tokens)"))
 
 def _check_room(model, n_tokens:int, what:str):
     n = _max_positions(model)
@@ -330,8 +329,9 @@ def _check_room(model, n_tokens:int, what:str):
                          f"(tokenizer(..., truncation=True, max_length=...)) or lower max_new_tokens")
 
 def _check_nonempty(mask, name):
-    empty = (mask.sum(-1) == 0).nonzero().flatten()
-    if len(empty): raise ValueError(f"row(s) {empty.tolist()} of {name} have no real token (all padding): drop them, or give every prompt at least one token such as BOS")
+    empty = mask.sum(-1) == 0
+    _check(empty.any(), lambda: _raise(f"row(s) {empty.nonzero().flatten().tolist()} of {name} have no real token (all padding): "
+                                       "drop them, or give every prompt at least one token such as BOS"))
 
 # %% ../nbs/01_agent.ipynb #3355f7f0
 def concat_query_response(query:Tensor, # (B,Q) prompt ids, any padding side
@@ -399,9 +399,10 @@ def _check_pair(model, query, query_mask, response, response_mask):
         raise ValueError(f"query has {query.shape[0]} rows but response has {response.shape[0]}: pass the rows of one rollout together")
     if response.shape[1] == 0: raise ValueError("response has length 0: there is nothing to score")
     _check_nonempty(query_mask, "query")
-    if (response_mask[:, 1:] > response_mask[:, :-1]).any():
-        raise ValueError("response_mask must be right padded (1s then 0s in every row): pad responses on the right")
-    _check_room(model, int((query_mask.sum(-1) + response_mask.sum(-1)).max()), "query + response")
+    _check((response_mask[:, 1:] > response_mask[:, :-1]).any(),
+           lambda: _raise("response_mask must be right padded (1s then 0s in every row): pad responses on the right"))
+    n_pos, lengths = _max_positions(model), query_mask.sum(-1) + response_mask.sum(-1)
+    if n_pos is not None: _check((lengths > n_pos).any(), lambda: _check_room(model, int(lengths.max()), "query + response"))
     return query, query_mask, response, response_mask
 
 def _score(model, linear_head, query, query_mask, response, response_mask, temperature=1.0, entropy=True, entropy_grad=True):

@@ -4,7 +4,8 @@
 
 # %% ../nbs/00_data.ipynb #58541db5
 from __future__ import annotations
-import os, random
+import os, random, threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -14,8 +15,8 @@ from transformers import AutoTokenizer, AutoModelForCausalLM, PreTrainedTokenize
 __all__ = ['DATA_ENV', 'LOCAL_COPIES', 'LLAMA2C_ON_HUB', 'CACHE_ENV', 'data_dir', 'locate', 'load_tokenizer', 'load_model',
            'load_imdb', 'load_hh_rlhf', 'rope_pairs_to_halves', 'read_llama2c', 'llama2c_files', 'llama2c_tokenizer',
            'write_folder', 'convert_llama2c', 'cache_dir', 'seed_everything', 'tiny_model', 'optimizer_step',
-           'check_trainable_loaded', 'load_rows', 'load_preference_data', 'tokenize_for_reward', 'PairDataset',
-           'RankingDataset']
+           'check_trainable_loaded', 'deferred_checks', 'load_rows', 'load_preference_data', 'tokenize_for_reward',
+           'PairDataset', 'RankingDataset']
 
 # %% ../nbs/00_data.ipynb #3d92d3b6
 DATA_ENV = "INSTRUCT_GOOSE_DATA"
@@ -318,6 +319,45 @@ def check_trainable_loaded(model, # the model about to be trained
                               "them in at each forward), or the model was never loaded; offloaded weights cannot be trained. Load the model to train "
                               "onto the GPUs (device_map='auto' with room for all weights, or one device); frozen models (reference, reward model) "
                               "may stay offloaded")
+
+# %% ../nbs/00_data.ipynb #8727456c
+_deferred = threading.local()          # .pending: the (verdict, fail) pairs queued by the open `deferred_checks` block of this thread
+
+def _check(bad:Tensor, # 0-d bool verdict, on any device: True = the input is invalid
+           fail, # called without arguments when `bad`: raises the error that names the problem and the fix
+          ) -> None:
+    "Raise through `fail` when `bad` holds: at once (one host read), or when the open `deferred_checks` block ends."
+    pending = getattr(_deferred, "pending", None)
+    if pending is None:
+        if bool(bad): fail()
+    else: pending.append((bad, fail))
+
+def _raise(msg:str): raise ValueError(msg)
+
+# %% ../nbs/00_data.ipynb #960a8964
+def _raise_first(pending:list):
+    "Read the queued verdicts, one host read per device that holds some, and raise the first failure."
+    if not pending: return
+    by_device = {}
+    for b, _ in pending: by_device.setdefault(b.device, []).append(b.reshape(()))
+    if not any(bool(torch.stack(bs).any()) for bs in by_device.values()): return
+    for b, fail in pending:
+        if bool(b): fail()
+
+@contextmanager
+def deferred_checks():
+    "Inside the block the library's input checks queue their verdicts; leaving it reads them all at once and raises the first failure."
+    if getattr(_deferred, "pending", None) is not None:              # nested: the outer block reads them
+        yield; return
+    _deferred.pending = pending = []
+    try: yield
+    except BaseException as e:
+        _deferred.pending = None
+        try: _raise_first(pending)                                   # an invalid input explains what failed after it
+        except ValueError as v: raise v from e
+        raise
+    _deferred.pending = None
+    _raise_first(pending)
 
 # %% ../nbs/00_data.ipynb #77d0c271
 import re, warnings

@@ -8,6 +8,7 @@ import functools
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from .data import _check, _raise, deferred_checks
 
 # %% auto #0
 __all__ = ['KL_ESTIMATORS', 'check_finite', 'masked_mean', 'masked_var', 'masked_whiten', 'kl_penalty', 'last_token_index',
@@ -15,6 +16,14 @@ __all__ = ['KL_ESTIMATORS', 'check_finite', 'masked_mean', 'masked_var', 'masked
            'discounted_cumsum', 'gae']
 
 # %% ../nbs/03_gae.ipynb #39ec7c85
+def _raise_nonfinite(name:str, t:Tensor):
+    bad = ~torch.isfinite(t)
+    n_nan, n_inf = int(torch.isnan(t).sum()), int(torch.isinf(t).sum())
+    first = tuple(bad.nonzero()[0].tolist())
+    raise ValueError(f"`{name}` has {n_nan} NaN and {n_inf} inf value(s), the first at index {first}: "
+                     f"find where `{name}` is produced (an fp16 overflow, log(0), a diverged model) and fix it there; "
+                     "padding positions must hold finite values too (fill them with 0)")
+
 def check_finite(**tensors:Tensor|None, # name=tensor pairs; `None` values are skipped
                 ) -> None:
     "Raise a `ValueError` naming the first tensor that holds NaN or inf."
@@ -22,20 +31,16 @@ def check_finite(**tensors:Tensor|None, # name=tensor pairs; `None` values are s
         if t is None: continue
         t = torch.as_tensor(t)
         if not t.is_floating_point(): continue
-        bad = ~torch.isfinite(t)
-        if bad.any():
-            n_nan, n_inf = int(torch.isnan(t).sum()), int(torch.isinf(t).sum())
-            first = tuple(bad.nonzero()[0].tolist())
-            raise ValueError(f"`{name}` has {n_nan} NaN and {n_inf} inf value(s), the first at index {first}: "
-                             f"find where `{name}` is produced (an fp16 overflow, log(0), a diverged model) and fix it there; "
-                             "padding positions must hold finite values too (fill them with 0)")
+        _check(~torch.isfinite(t).all(), functools.partial(_raise_nonfinite, name, t))
 
 # %% ../nbs/03_gae.ipynb #df9dc61b
+def _raise_bad_mask(mask:Tensor, name:str):
+    bad = mask[(mask != 0) & (mask != 1)][0].item()
+    raise ValueError(f"`{name}` holds {bad!r}: a mask holds only 1 (real token) and 0 (padding)")
+
 def _bool_mask(mask:Tensor, name:str="mask") -> Tensor:
     "`mask` as a bool tensor, checked to hold only 0 and 1 (a 0.5 or a 2 is not a mask: it would count as a real token)."
-    if mask.dtype != torch.bool and ((mask != 0) & (mask != 1)).any():
-        bad = mask[(mask != 0) & (mask != 1)][0].item()
-        raise ValueError(f"`{name}` holds {bad!r}: a mask holds only 1 (real token) and 0 (padding)")
+    if mask.dtype != torch.bool: _check(((mask != 0) & (mask != 1)).any(), functools.partial(_raise_bad_mask, mask, name))
     return mask.bool()
 
 def _as_mask(mask:Tensor, x:Tensor, name:str="mask") -> Tensor:
@@ -54,10 +59,11 @@ def masked_mean(x:Tensor, # values, e.g. (B,R)
     x = torch.where(m, x, 0)
     if dim is None:
         n = m.sum()
-        if n == 0: raise ValueError("masked_mean over an all-padding mask: there is no real token to average; check the mask (1 = real token)")
+        _check(n == 0, lambda: _raise("masked_mean over an all-padding mask: there is no real token to average; check the mask (1 = real token)"))
         return x.sum() / n
     n = m.sum(dim)
-    if (n == 0).any(): raise ValueError(f"masked_mean along dim {dim}: {int((n == 0).sum())} slice(s) have no real token; drop those rows or reduce over all elements (dim=None)")
+    _check((n == 0).any(), lambda: _raise(f"masked_mean along dim {dim}: {int((n == 0).sum())} slice(s) have no real token; "
+                                          "drop those rows or reduce over all elements (dim=None)"))
     return x.sum(dim) / n
 
 # %% ../nbs/03_gae.ipynb #e7bf9334
@@ -71,7 +77,7 @@ def masked_var(x:Tensor, # values, e.g. (B,R)
     var = masked_mean((x - mean)**2, m)
     if unbiased:
         n = m.sum()
-        if n < 2: raise ValueError(f"the unbiased variance needs at least 2 real tokens, the mask has {int(n)}: use a larger batch or unbiased=False")
+        _check(n < 2, lambda: _raise(f"the unbiased variance needs at least 2 real tokens, the mask has {int(n)}: use a larger batch or unbiased=False"))
         var = var * n / (n - 1)
     return var
 
@@ -115,10 +121,8 @@ def _check_right_padded(mask:Tensor, name:str="mask") -> Tensor:
     if mask.ndim != 2: raise ValueError(f"`{name}` must be (B,R), got shape {tuple(mask.shape)}")
     m = _bool_mask(mask, name)
     holes = m[:, 1:] & ~m[:, :-1]
-    if holes.any():
-        row = int(holes.any(1).nonzero()[0])
-        raise ValueError(f"`{name}` must be right-padded (each row 1...1 then 0...0) but row {row} has padding before a real token: "
-                         "build the response mask as 'real up to and including the first EOS, padding after' (Agent.generate does this)")
+    _check(holes.any(), lambda: _raise(f"`{name}` must be right-padded (each row 1...1 then 0...0) but row {int(holes.any(1).nonzero()[0])} has padding "
+                                       "before a real token: build the response mask as 'real up to and including the first EOS, padding after' (Agent.generate does this)"))
     return m
 
 # %% ../nbs/03_gae.ipynb #cf9657c1
@@ -127,8 +131,8 @@ def last_token_index(mask:Tensor, # (B,R) right-padded response mask
     "(B,) index of the last real token of each row (where the score goes)."
     m = _check_right_padded(mask)
     lengths = m.sum(1)
-    if (lengths == 0).any():
-        raise ValueError(f"row(s) {(lengths == 0).nonzero().flatten().tolist()} of the response mask have no real token, so there is no token to put the score on: keep at least the EOS token as real")
+    _check((lengths == 0).any(), lambda: _raise(f"row(s) {(lengths == 0).nonzero().flatten().tolist()} of the response mask have no real token, "
+                                                "so there is no token to put the score on: keep at least the EOS token as real"))
     return lengths - 1
 
 # %% ../nbs/03_gae.ipynb #06df6b73

@@ -44,7 +44,7 @@ def policy_loss(logprobs:Tensor, # (B,R) log-probs of the response tokens under 
                  "approxkl_k3": masked_mean((ratio - 1) - log_ratio, m),
                  "clipfrac": masked_mean((clipped > unclipped).to(ratio.dtype), m),
                  "ratio_mean": masked_mean(ratio, m),
-                 "ratio_max": ratio[m].max()}
+                 "ratio_max": ratio.masked_fill(~m, float("-inf")).max()}   # not ratio[m]: a boolean index reads its size on the host
     return loss, stats
 
 # %% ../nbs/04_ppo_loss.ipynb #e9ace0d8
@@ -56,8 +56,8 @@ def explained_variance(values:Tensor, # (B,R) predicted values
     m = _as_mask(mask, values)
     with torch.no_grad():
         var_returns = masked_var(returns, m, unbiased=False)     # the n/(n-1) factors cancel in the ratio
-        if var_returns == 0: return torch.full((), float("nan"), dtype=values.dtype, device=values.device)
-        return 1 - masked_var(returns - values, m, unbiased=False) / var_returns
+        ev = 1 - masked_var(returns - values, m, unbiased=False) / var_returns
+        return torch.where(var_returns == 0, float("nan"), ev)  # no host read: a stat of every minibatch
 
 # %% ../nbs/04_ppo_loss.ipynb #db82f97a
 def value_loss(values:Tensor, # (B,R) values under the current parameters (with grad)
