@@ -14,10 +14,10 @@ import torch
 from torch import Tensor, nn
 from fastcore.basics import patch
 
-from .data import optimizer_step, check_trainable_loaded
+from .data import optimizer_step, check_trainable_loaded, deferred_checks
 from .agent import Agent, ReferenceModel, create_reference_model, is_peft_model, _unwrap, _vocab_size, _as_mask as _mask01
 from .gae import compute_rewards, gae, masked_mean, masked_whiten, ends_with_eos, missing_eos_penalty
-from .loss import policy_loss, value_loss, entropy_loss, ptx_loss, FixedKLController, AdaptiveKLController
+from .loss import policy_loss, value_loss, explained_variance, entropy_loss, ptx_loss, FixedKLController, AdaptiveKLController
 
 # %% auto #0
 __all__ = ['PROMPT_COLUMNS', 'RLHFConfig', 'RolloutBatch', 'check_texts', 'check_scores', 'pad_left', 'RLHFTrainer',
@@ -305,7 +305,14 @@ class RLHFTrainer:
         if ref_model is None:
             if not self.is_peft: raise ValueError("ref_model is None: pass ref_model=create_reference_model(model), or use a LoRA policy (RLHFConfig.lora_r, or a peft model) whose reference is the same model with its adapter switched off")
             ref_model = create_reference_model(model)          # adapter disabled: no second copy of the weights
-        elif isinstance(ref_model, Agent): ref_model = ReferenceModel(ref_model.policy)
+        else:                                                  # before ReferenceModel freezes it: is it the policy itself?
+            lm = ref_model.policy if isinstance(ref_model, Agent) else ref_model.lm if isinstance(ref_model, ReferenceModel) else ref_model
+            shared = {id(p) for p in model.parameters()} & {id(p) for p in lm.parameters()}
+            if shared and not getattr(ref_model, "adapter_disabled", False):
+                raise ValueError(f"ref_model shares {len(shared)} weight tensor(s) with the policy: the reference must be a frozen copy, "
+                                 "or ReferenceModel freezes the policy itself (it would never train, and the KL would stay 0). "
+                                 "Pass ref_model=create_reference_model(model), built from the policy before training")
+        if isinstance(ref_model, Agent): ref_model = ReferenceModel(ref_model.policy)
         elif not isinstance(ref_model, ReferenceModel): ref_model = ReferenceModel(ref_model)
         Vp, Vr = _vocab_size(model.policy), _vocab_size(ref_model.lm)
         if Vp != Vr: raise ValueError(f"the reference model has {Vr} tokens and the policy {Vp}: the KL compares the same token ids under both, so the reference must be the policy's own SFT model (create_reference_model(model))")
@@ -327,6 +334,9 @@ class RLHFTrainer:
         self._check_trackers()
         self.accelerator = acc = _accelerator("RLHFConfig", accelerator, log_with=config.log_with, project_dir=config.output_dir, mixed_precision=config.mixed_precision)
         check_trainable_loaded(model, acc, "the agent (policy, critic)")   # offloaded layers would silently never train
+        if config.adaptive_kl and config.kl_horizon * 5 <= config.batch_size * acc.num_processes:   # the controller steps by the global batch
+            raise _bad("kl_horizon", config.kl_horizon, f"with {acc.num_processes} processes x batch_size={config.batch_size} episodes per update the adaptive "
+                       f"step could set beta <= 0: use kl_horizon > {config.batch_size * acc.num_processes} / 5 (lm-human-preferences: 10000)")
         if optimizer is None:
             critic = {id(p) for m in (model.value_head, model.value_model) if m is not None for p in m.parameters()}
             groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in critic]},
@@ -450,10 +460,23 @@ def make_rollout(self:RLHFTrainer,
     return RolloutBatch(q, qm, r, rm, scores, old_logprobs, ref_logprobs, old_values, rewards, kl, advantages, returns)
 
 # %% ../nbs/05_trainer.ipynb #ff25316d
-def _floats(d:dict) -> dict: return {k: (v.detach().float().item() if isinstance(v, Tensor) else float(v)) for k, v in d.items()}
+def _floats(d:dict) -> dict: return _read_floats([d])[0]
+
+def _read_floats(stats:list[dict]) -> list[dict]:
+    "Dicts of 0-d tensors and numbers as dicts of floats, with one host read per device that holds some (not one per number)."
+    out = [{k: (v if isinstance(v, Tensor) else float(v)) for k, v in d.items()} for d in stats]
+    where = {}
+    for i, d in enumerate(out):
+        for k, v in d.items():
+            if isinstance(v, Tensor): where.setdefault(v.device, []).append((i, k))
+    for keys in where.values():
+        for (i, k), x in zip(keys, torch.stack([out[i][k].detach().float().reshape(()) for i, k in keys]).tolist()): out[i][k] = x
+    return out
 
 @patch
-def minibatch_loss(self:RLHFTrainer, mb:RolloutBatch) -> tuple[Tensor, dict]:
+def minibatch_loss(self:RLHFTrainer, mb:RolloutBatch,
+                   floats:bool=True, # False: the statistics stay 0-d tensors (no host read; `step` reads them once per iteration)
+                  ) -> tuple[Tensor, dict]:
     "PPO loss of one minibatch with the current parameters (one trunk pass: log-probs, entropy, values) and its statistics."
     c = self.config
     model = self.model
@@ -466,7 +489,8 @@ def minibatch_loss(self:RLHFTrainer, mb:RolloutBatch) -> tuple[Tensor, dict]:
     vf, vst = value_loss(out.values, mb.old_values, mb.returns, mb.response_mask, cliprange_value=c.cliprange_value)
     ent, est = entropy_loss(out.entropy, mb.response_mask)
     loss = pg + c.vf_coef * vf + c.ent_coef * ent
-    return loss, _floats({**pst, **vst, **est, "loss": loss})
+    st = {**pst, **vst, **est, "loss": loss.detach()}
+    return loss, (_floats(st) if floats else st)
 
 @patch
 def compute_loss(self:RLHFTrainer,
@@ -487,11 +511,11 @@ _MAX_STATS = ("ratio_max",)   # statistics that are maxima: reduced with max ove
 
 @patch
 def _ptx_step(self:RLHFTrainer, n:int, weight:float) -> dict:
-    "Backward of PPO-ptx's term on `n` pretraining texts (gradients accumulate, no sync)."
+    "Backward of PPO-ptx's term on `n` pretraining texts (gradients accumulate, no sync); its statistics as 0-d tensors."
     with self.accelerator.no_sync(self.model):
         loss, st = self._ptx_loss(n)
         self.accelerator.backward(loss * weight)
-    return _floats(st)
+    return {k: v.detach() for k, v in st.items()}
 
 @patch
 def step(self:RLHFTrainer,
@@ -514,27 +538,31 @@ def step(self:RLHFTrainer,
     params = [p for p in self.model.parameters() if p.requires_grad]
     for epoch in range(c.ppo_epochs):
         perm = torch.randperm(B, generator=self.shuffle_generator).to(rb.query.device)
+        minibatches = []                                                     # (row indices, their micro-batches)
         for start in range(0, B, c.mini_batch_size):
             idx = perm[start:start + c.mini_batch_size].sort().values     # sorted: one minibatch = the rollout's own row order
-            micro = [m for m in idx.tensor_split(min(c.gradient_accumulation_steps, len(idx)))]
-            if len(micro) == 1: w = [1.0]
-            else:                                                            # shares of the response tokens: the losses are token means
-                ntok = torch.stack([rb.response_mask[mi].sum() for mi in micro]).double()
-                w = (ntok / ntok.sum()).tolist()
+            minibatches.append((idx, list(idx.tensor_split(min(c.gradient_accumulation_steps, len(idx))))))
+        if c.gradient_accumulation_steps > 1:                                # shares of the response tokens (the losses are token means),
+            ntok = rb.response_mask.sum(1).double()                          # read for the whole epoch at once
+            shares = torch.stack([ntok[mi].sum() / ntok[idx].sum() for idx, micro in minibatches for mi in micro]).tolist()
+        for idx, micro in minibatches:
+            w = [1.0] if len(micro) == 1 else [shares.pop(0) for _ in micro]
             self.optimizer.zero_grad(set_to_none=True)
             mstats, pstats = [], []
-            for j, mi in enumerate(micro):
-                if c.ptx_coef > 0: pstats.append(self._ptx_step(len(mi), len(mi) / len(idx)))
-                with contextlib.nullcontext() if j == len(micro) - 1 else acc.no_sync(self.model):
-                    loss, st = self.minibatch_loss(rb[mi])
-                    acc.backward(loss * w[j])
-                mstats.append(st)
-            st = {k: max(s[k] for s in mstats) if k in _MAX_STATS else sum(s[k] * wj for s, wj in zip(mstats, w)) for k in mstats[0]}
+            with deferred_checks():                                          # the minibatch's input checks: one host read, before the update
+                for j, mi in enumerate(micro):
+                    if c.ptx_coef > 0: pstats.append(self._ptx_step(len(mi), len(mi) / len(idx)))
+                    with contextlib.nullcontext() if j == len(micro) - 1 else acc.no_sync(self.model):
+                        loss, st = self.minibatch_loss(rb[mi], floats=False)   # statistics stay on the device until the iteration ends
+                        acc.backward(loss * w[j])
+                    mstats.append(st)
+            st = {k: torch.stack([s[k] for s in mstats]).max() if k in _MAX_STATS else sum(s[k] * wj for s, wj in zip(mstats, w)) for k in mstats[0]}
             if pstats: st.update({k: sum(s[k] * len(mi) for s, mi in zip(pstats, micro)) / len(idx) for k in pstats[0]})
-            if c.max_grad_norm is not None: st["grad_norm"] = float(acc.clip_grad_norm_(params, c.max_grad_norm))
+            if c.max_grad_norm is not None: st["grad_norm"] = torch.as_tensor(acc.clip_grad_norm_(params, c.max_grad_norm)).detach()
             st["lr"] = self.optimizer.param_groups[0]["lr"]                 # the LR this update uses (the scheduler moves it next)
             optimizer_step(self.optimizer, self.scheduler)          # the schedule waits while fp16 skips steps
             self.minibatch_stats.append(st)
+    self.minibatch_stats = _read_floats(self.minibatch_stats)               # all of the iteration's statistics in one host read
     timings["time/train"] = time.perf_counter() - t0
     self.last_rollout = rb
     stats = self._iteration_stats(rb, timings)
@@ -554,6 +582,8 @@ def _iteration_stats(self:RLHFTrainer, rb:RolloutBatch, timings:dict) -> dict:
     for k in self.minibatch_stats[0]:
         vals = [s[k] for s in self.minibatch_stats]
         local[k] = torch.tensor(max(vals) if k in _MAX_STATS else sum(vals) / len(vals))
+    if "explained_variance" in local:     # over the whole rollout, with the critic's values at sampling time (as cleanrl logs it), not
+        local["explained_variance"] = explained_variance(rb.old_values, rb.returns, rb.response_mask)   # a mean over micro-batches
     vec = torch.stack([torch.as_tensor(v, dtype=torch.float32).to(acc.device) for v in local.values()])
     stats = dict(zip(local, acc.reduce(vec, "mean").tolist()))
     for k in _MAX_STATS:
@@ -566,6 +596,12 @@ def _iteration_stats(self:RLHFTrainer, rb:RolloutBatch, timings:dict) -> dict:
 
 # %% ../nbs/05_trainer.ipynb #75c66b05
 def _valid_rows(ids:Tensor, mask:Tensor) -> list: return [row[m.bool()].tolist() for row, m in zip(ids, mask)]
+
+def _added_prefix(tokenizer) -> list:
+    "The id a tokenizer puts before every text (Llama's BOS) as a one-element list; [] when it adds none (GPT-2)."
+    if tokenizer is None: return []
+    a, b = tokenizer("a", add_special_tokens=True)["input_ids"], tokenizer("a", add_special_tokens=False)["input_ids"]
+    return a[:1] if len(a) > len(b) and a[:1] != b[:1] else []
 
 def _same_vocab(a, b) -> bool:
     if a is b: return True
@@ -588,8 +624,13 @@ def _rm_ids(self:RLHFTrainer, q, qm, r, rm):
     ids, mask = torch.cat([q, r], 1), torch.cat([qm, rm], 1)
     order = torch.argsort(mask, dim=1, stable=True)               # padding first, tokens keep their order
     ids, mask = ids.gather(1, order), mask.gather(1, order)
-    L = min(int(mask.sum(1).max()), self.reward_fn.max_length)
-    return ids[:, -L:], mask[:, -L:]
+    T, n = ids.shape[1], mask.sum(1)
+    first = ids.gather(1, (T - n).clamp(max=T - 1)[:, None])[:, 0]  # each row's first real token
+    L = min(int(n.max()), self.reward_fn.max_length)
+    ids, mask = ids[:, -L:], mask[:, -L:]
+    head = _added_prefix(self.reward_fn.tokenizer)                # a cut keeps BOS first, as in reward-model training (tokenize_for_reward)
+    if head: ids = torch.cat([torch.where((n > L) & (first == head[0]), head[0], ids[:, 0])[:, None], ids[:, 1:]], 1)
+    return ids, mask
 
 @patch
 def score(self:RLHFTrainer,
@@ -606,7 +647,9 @@ def score(self:RLHFTrainer,
             if self._rm_same_tok[1]:
                 ids, mask = self._rm_ids(q, qm, r, rm)
                 n = self.config.forward_batch_size or self.config.mini_batch_size     # in chunks, like the other no-grad passes
-                out = torch.cat([fn(ids[i:i+n].to(fn.device), mask[i:i+n].to(fn.device)) for i in range(0, len(ids), n)])
+                was = fn.training; fn.eval()                       # no dropout while scoring (train_reward_model leaves it in train mode)
+                try: out = torch.cat([fn(ids[i:i+n].to(fn.device), mask[i:i+n].to(fn.device)) for i in range(0, len(ids), n)])
+                finally: fn.train(was)
             else: out = fn(self.decode(q, qm, r, rm))
         elif kind == "ids":
             pad = self.tokenizer.pad_token_id if self.tokenizer is not None and self.tokenizer.pad_token_id is not None else 0
@@ -651,7 +694,9 @@ def prepare_prompts(self:RLHFTrainer,
             raise ValueError("the prompts are chat messages (lists of {'role', 'content'} dicts): turn each into text first, e.g. "
                              "tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)")
         ids = [[int(t) for t in x] for x in items]
-    if c.max_prompt_length: ids = [x[-c.max_prompt_length:] for x in ids]
+    if c.max_prompt_length:                                 # keep the end of each prompt, and BOS first (as the tokenizer's own truncation)
+        head, L = _added_prefix(self.tokenizer), c.max_prompt_length
+        ids = [(x[:1] + x[len(x) - L + 1:] if head and x[:1] == head and L > 1 else x[-L:]) if len(x) > L else x for x in ids]
     empty = [i for i, x in enumerate(ids) if len(x) == 0]
     if empty: raise ValueError(f"prompts {empty[:10]} are empty after tokenisation: drop them, or give them at least one token")
     n_pos = self._max_positions()
@@ -894,7 +939,9 @@ def save_checkpoint(self:RLHFTrainer, output_dir=None) -> Path:
             _write_file(self.optimizer.state_dict(), tmp/"optimizer.pt")
             _write_file(dict(iteration=self.iteration, episodes=self.episodes, data_epoch=self.data_epoch, data_pos=self.data_pos,
                              scheduler=self.scheduler.state_dict(), kl_ctl=self.kl_ctl.state_dict(), history=self.history,
-                             num_processes=acc.num_processes, config=asdict(self.config)), tmp/"trainer_state.pt")
+                             num_processes=acc.num_processes, config=asdict(self.config),
+                             scaler=acc.scaler.state_dict() if getattr(acc, "scaler", None) is not None else None),   # fp16's loss scale
+                        tmp/"trainer_state.pt")
     except BaseException:
         if acc.num_processes == 1:
             shutil.rmtree(tmp, ignore_errors=True); raise
@@ -946,6 +993,7 @@ def load_checkpoint(self:RLHFTrainer, path) -> Path:
     self.unwrapped.load_state_dict(torch.load(ck/"model.pt", map_location="cpu"))      # copied onto each parameter's device
     self.optimizer.load_state_dict(torch.load(ck/"optimizer.pt", map_location="cpu", weights_only=False))   # (and cast, by the optimizer)
     self.scheduler.load_state_dict(st["scheduler"]); self.kl_ctl.load_state_dict(st["kl_ctl"])
+    if st.get("scaler") is not None and getattr(acc, "scaler", None) is not None: acc.scaler.load_state_dict(st["scaler"])
     self.iteration, self.episodes, self.data_epoch, self.data_pos = st["iteration"], st["episodes"], st["data_epoch"], st["data_pos"]
     self.history = list(st["history"])
     self._set_rng_state(torch.load(ck/f"rng-rank{acc.process_index}.pt", weights_only=False))
