@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_reward_model.ipynb #04584584
 from __future__ import annotations
-import json, math, os, shutil, tempfile, time
+import json, math, os, shutil, tempfile, time, warnings
 from pathlib import Path
 
 import torch
@@ -15,6 +15,7 @@ from transformers import AutoModel, PreTrainedTokenizerBase
 
 from .data import locate, load_model, load_tokenizer, tokenize_for_reward, write_folder, optimizer_step, check_trainable_loaded, _pad_right
 from .agent import fuse_gelu, disable_dropout as _no_dropout, _max_positions, _check_in_vocab, _vocab_size, _as_mask as _mask01, _in_device
+from .trainer import _same_vocab
 
 # %% auto #0
 __all__ = ['last_token_index', 'HEAD_FILE', 'CONFIG_FILE', 'last_real_index', 'position_ids_from_mask', 'RewardModel',
@@ -275,11 +276,27 @@ def reward_step(model:nn.Module, # a `RewardModel` (possibly wrapped by `acceler
     return loss, stats, {"losses": losses.detach(), "correct": correct, "n_pairs": n_pairs}
 
 # %% ../nbs/02_reward_model.ipynb #eddf1042
+def _check_vocab_size(model, # a causal LM or a base transformer (a reward model's trunk)
+                      tokenizer, # the tokenizer it is trained with
+                      owner:str, # names the model in the warning: "the reward model", "the SFT model"
+                     ):
+    "Warn when `tokenizer` cannot be `model`'s: larger than its vocabulary, or far smaller (padded vocabularies are fine), as `RLHFTrainer` does for its policy."
+    V, n = _vocab_size(model), len(tokenizer)
+    if n > V: warnings.warn(f"the tokenizer has {n} tokens but {owner}'s vocabulary only {V}: ids past {V - 1} would fail; "
+                            f"pass {owner}'s own tokenizer, or resize its embeddings after adding tokens")
+    elif V > 2 * n: warnings.warn(f"{owner}'s vocabulary ({V}) is over twice the tokenizer's ({n}): is this {owner}'s tokenizer? "
+                                  f"Its ids would stand for other tokens than those {owner} learned; pass its own tokenizer")
+
 @torch.no_grad()
 def _check_fits(rm, ds, name:str):
-    "Refuse a dataset whose texts are longer than the reward model reads: it would train or be judged on tokens `rm(texts)` never sees."
+    "Refuse a dataset the reward model would misread: ids of another tokenizer than `rm.tokenizer`, or texts longer than it reads (it would train or be judged on tokens `rm(texts)` never sees)."
+    if ds is None: return
+    tok, ds_tok = getattr(rm, "tokenizer", None), getattr(ds, "tokenizer", None)
+    if tok is not None and ds_tok is not None and not _same_vocab(tok, ds_tok):     # in range, other ids: nothing else would notice
+        raise ValueError(f"{name} was tokenized with another vocabulary than the reward model's tokenizer ({len(ds_tok)} and {len(tok)} tokens): "
+                         f"its ids stand for other tokens than rm(texts) reads; build it with {type(ds).__name__}(rows, rm.tokenizer, max_length=rm.max_length)")
     L, m = getattr(ds, "max_length", None), getattr(rm, "max_length", None)
-    if ds is None or m is None: return
+    if m is None: return
     rows = getattr(ds, "chosen_ids", []) + getattr(ds, "rejected_ids", []) + [x for k in getattr(ds, "input_ids", []) for x in k]
     n = max(map(len, rows), default=0)
     if n > m: raise ValueError(f"{name} holds texts of {n} tokens (built with max_length={L}) but the reward model reads at most max_length={m}: "
@@ -342,6 +359,7 @@ def train_reward_model(rm:RewardModel, # the model to train (in place)
                           ("batch_size", batch_size, isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1, "a positive integer")):
         if not ok: raise ValueError(f"{k}={v!r}: use {fix}")          # NaN fails every comparison, so it lands here too
     for name, ds in (("train_ds", train_ds), ("val_ds", val_ds)): _check_fits(rm, ds, name)
+    if getattr(rm, "tokenizer", None) is not None: _check_vocab_size(rm.trunk, rm.tokenizer, "the reward model")
     accelerator = accelerator or Accelerator()
     check_trainable_loaded(rm, accelerator, "the reward model")
     g = torch.Generator().manual_seed(seed)
@@ -373,6 +391,11 @@ def train_reward_model(rm:RewardModel, # the model to train (in place)
         bar = tqdm(train_dl, desc=f"epoch {epoch}/{epochs}", disable=not (progress and accelerator.is_local_main_process), leave=False)
         for batch in bar:
             loss, stats, _ = reward_step(model, batch)
+            total = accelerator.reduce(loss.detach(), "sum").item()      # over all processes: they all stop, or none
+            if not math.isfinite(total):                                 # before backward: no NaN gradient, no update (clipping cannot fix a NaN norm)
+                raise ValueError(f"the reward model's loss is {total} at step {step + 1} (epoch {epoch}): a forward pass overflowed (fp16), the learning rate "
+                                 f"is too high (lr={lr:g}), or a batch holds bad data; lower lr, use bf16 rather than fp16 (Accelerator(mixed_precision='bf16')), "
+                                 "or check the data. The weights were not updated at this step")
             accelerator.backward(loss)
             if max_grad_norm is not None: accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
             hist["lr"].append(sched.get_last_lr()[0])          # the learning rate of this step

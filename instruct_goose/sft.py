@@ -21,6 +21,7 @@ from tqdm import tqdm
 from .data import locate, load_rows, seed_everything, write_folder, optimizer_step, check_trainable_loaded
 from .agent import _max_positions, _vocab_size
 from .trainer import _accelerator
+from .reward import _check_vocab_size
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'save_checkpoint', 'plot_history', 'load_demonstrations', 'tokenize_demonstrations',
@@ -275,6 +276,7 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
     config = config or SFTConfig()
     accelerator = _accelerator("SFTConfig", accelerator, mixed_precision=config.mixed_precision)
     check_trainable_loaded(model, accelerator, "the SFT model")
+    _check_vocab_size(model, tokenizer, "the SFT model")
     if accelerator.gradient_accumulation_steps != 1: raise ValueError("train_sft accumulates gradients itself (token-weighted): create the Accelerator without gradient_accumulation_steps and set SFTConfig.gradient_accumulation_steps")
     seed_everything(config.seed)
     train = build_sft_dataset(train_ds, tokenizer, config, "train")
@@ -325,10 +327,15 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
             # DDP averages gradients over processes, hence * num_processes: the result is d(sum over all tokens)/n_tok
             accelerator.backward(s * accelerator.num_processes / n_tok)
             loss_sum += s.detach()
+        loss = (accelerator.reduce(loss_sum, "sum") / n_tok).item()      # read before the update, summed over processes: they all stop, or none
+        if not math.isfinite(loss):                                     # clipping cannot fix it: the norm of NaN gradients is NaN
+            optimizer.zero_grad(set_to_none=True)                       # drop the NaN gradients, so no later step sees them
+            raise ValueError(f"the SFT loss is {loss} at step {step}: a forward pass overflowed (fp16), the learning rate is too high "
+                             f"(SFTConfig.lr={config.lr:g}), or a batch holds bad data; lower the lr, use bf16 rather than fp16 "
+                             "(SFTConfig.mixed_precision='bf16'), or check the data. The weights were not updated at this step and no checkpoint was written")
         grad_norm = accelerator.clip_grad_norm_(params, config.max_grad_norm or float("inf"))   # inf: the norm only (unscaled under fp16, any devices)
         lr = scheduler.get_last_lr()[0]
         optimizer_step(optimizer, scheduler); optimizer.zero_grad(set_to_none=True)
-        loss = (accelerator.reduce(loss_sum, "sum") / n_tok).item()
         for k, v in (("step", step), ("loss", loss), ("lr", lr), ("grad_norm", float(grad_norm)), ("tokens", int(n_tok))): history[k].append(v)
         if config.eval_every and step % config.eval_every == 0 and step != total: validate(step)
         bar.update(1); bar.set_postfix(loss=f"{loss:.3f}", **({"val": f"{history['val_loss'][-1]:.3f}"} if history["val_loss"] else {}))
