@@ -59,11 +59,13 @@ import torch
 class CLIError(Exception):
     "A mistake the user can fix: the command prints it as one line and exits with status 2."
 
+_EXP_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)[eE][-+]?\d+")
+
 def _number(v):
-    "YAML 1.1 reads `1e-5` as a string: read such strings as floats."
-    if isinstance(v, str):
-        try: return float(v)
-        except ValueError: return v
+    "YAML 1.1 reads `1e-5` (an exponent without a dot, or without a sign) as a string: read such strings as floats, in sections and lists too."
+    if isinstance(v, dict): return {k: _number(x) for k, x in v.items()}
+    if isinstance(v, list): return [_number(x) for x in v]
+    if isinstance(v, str) and _EXP_NUMBER.fullmatch(v.strip()): return float(v)
     return v
 
 # %% ../nbs/07_cli.ipynb #97dade44
@@ -88,7 +90,7 @@ def load_yaml(path:str|Path|None) -> dict:
     try: d = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as e: raise CLIError(f"config file {str(p)!r} is not valid YAML ({str(e).splitlines()[0]})")
     if not isinstance(d, dict): raise CLIError(f"config file {str(p)!r} must hold a mapping of key: value, got {type(d).__name__}")
-    return {k: _number(v) for k, v in d.items()}
+    return _number(d)
 
 def _closest_key(k:str, names:list) -> list:
     "The key the user most likely meant: the longest shared prefix of at least 4 characters (an abbreviation), else difflib's closest."
@@ -123,6 +125,12 @@ def build_config(cls, # a dataclass, e.g. `RLHFConfig`
         if f.name in values and (why := _type_problem(values[f.name], f.type)): raise CLIError(f"invalid {what}: {f.name} {why}")
     try: return cls(**values)
     except (TypeError, ValueError) as e: raise CLIError(f"invalid {what}: {e}")
+
+def _no_output_dir(values:dict|None, what:str):
+    "A run writes where `--output-dir` says: an `output_dir` from a config file or `--set` would be ignored, so it is refused."
+    if "output_dir" in (values or {}):
+        raise CLIError(f"{what} key 'output_dir' cannot be set in a config file or with --set: choose the run's folder with --output-dir DIR "
+                       "(in Python, the output_dir argument)")
 
 # %% ../nbs/07_cli.ipynb #d270b2d6
 def _processes():
@@ -243,7 +251,9 @@ def run_sft(model:str|tuple, # hub name or path, or a `(model, tokenizer)` pair
     if resume: raise CLIError("--resume: an sft run cannot be continued (it keeps no optimizer state): rerun it with --overwrite, "
                               "or fine-tune its saved model further with --model <output-dir>/model")
     from instruct_goose.sft import SFTConfig, train_sft, plot_sft_history
-    cfg = build_config(SFTConfig, {**(config or {}), "output_dir": None}, "sft config")
+    from instruct_goose.data import write_folder
+    _no_output_dir(config, "sft config")
+    cfg = build_config(SFTConfig, {**(config or {}), "output_dir": None}, "sft config")   # None: train_sft saves nothing, the model goes to out/model
     out = prepare_output_dir(output_dir, "sft", dataclasses.asdict(cfg), resume, overwrite)
     lm, tok = _load_lm(model) if isinstance(model, str) else model
     ds = _load_rows(dataset, "demonstration", split)
@@ -257,7 +267,7 @@ def run_sft(model:str|tuple, # hub name or path, or a `(model, tokenizer)` pair
     if _processes().is_main_process:                 # every process holds the same weights and history: one writes them
         _write_jsonl(out/"metrics.jsonl", {k: v for k, v in hist.items() if not k.startswith("val")})
         _save_plot(plot_sft_history(hist), out/"sft_curves.png")
-        lm.save_pretrained(out/"model"); tok.save_pretrained(out/"model")
+        write_folder(out/"model", lambda d: (lm.save_pretrained(d), tok.save_pretrained(d)))   # atomic: a crash leaves no half-written model
     return _finish(out, {"steps": hist["step"][-1], "val_loss_before": hist["val_loss"][0], "val_loss_after": hist["val_loss"][-1],
                          "model": str(out/"model")}, "SFT done")
 
@@ -286,11 +296,13 @@ def run_reward(model:str|tuple, # trunk: hub name or path, or a `(model, tokeniz
                dataset, # comparisons: hub name, path, list of dicts or `datasets.Dataset`
                output_dir:str|Path, config:dict|None=None, resume:bool=False, overwrite:bool=False,
                split:str="train", # the split of a hub dataset or folder (a single file is read whole)
+               reference_texts:list[str]|None=None, # texts whose scores are normalised to mean 0 (default: chosen texts of up to 512 training pairs)
               ) -> dict:
-    "Step 2: a reward model from comparisons; saved in `output_dir/model` (`RewardModel.from_pretrained`)."
+    "Step 2: a reward model from comparisons; saved, normalised, in `output_dir/model` (`RewardModel.from_pretrained`), then `summary.json`."
     if resume: raise CLIError("--resume: a reward run cannot be continued (it keeps no optimizer state): rerun it with --overwrite")
     from instruct_goose.reward import RewardModel, train_reward_model, plot_history
-    from instruct_goose.data import PairDataset
+    from instruct_goose.data import PairDataset, write_folder
+    _no_output_dir(config, "reward config")
     cfg = build_config(RewardConfig, config or {}, "reward config")
     out = prepare_output_dir(output_dir, "reward", dataclasses.asdict(cfg), resume, overwrite)
     lm, tok = _load_lm(model) if isinstance(model, str) else model
@@ -306,11 +318,11 @@ def run_reward(model:str|tuple, # trunk: hub name or path, or a `(model, tokeniz
                               warmup_ratio=cfg.warmup_ratio, max_grad_norm=cfg.max_grad_norm, seed=cfg.seed, progress=cfg.progress)
     pc = cfg.prompt_column or ("prompt" if "prompt" in ds.column_names else None)
     ref_texts = [((r[pc] or "") if pc else "") + r[cfg.chosen_column] for r in parts["train"].select(train.index[:512])]   # pairs it trained on
-    rm.normalize(ref_texts)
+    rm.normalize(ref_texts if reference_texts is None else reference_texts)
     if _processes().is_main_process:                 # every process holds the same model and history: one writes them
         _write_jsonl(out/"metrics.jsonl", {k: hist[k] for k in ("step", "loss", "accuracy", "lr")})
         _save_plot(plot_history(hist), out/"reward_curves.png")
-        rm.save_pretrained(out/"model")
+        write_folder(out/"model", rm.save_pretrained)   # atomic: a crash leaves no half-written model; summary.json, written last, marks the step done
     return _finish(out, {"pairs_train": len(train), "pairs_val": len(val), "val_accuracy_before": hist["val_accuracy"][0],
                          "val_accuracy_after": hist["val_accuracy"][-1], "model": str(out/"model")}, "Reward model done")
 
@@ -366,6 +378,7 @@ def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, t
     "Step 3: PPO against the reward, with a KL penalty to the SFT model; the policy is saved in `output_dir/model`."
     from instruct_goose.trainer import RLHFConfig, RLHFTrainer, plot_metrics
     from instruct_goose.agent import Agent, create_reference_model
+    from instruct_goose.data import write_folder
     config = dict(config or {})
     num_iterations, text_column = config.pop("num_iterations", 20), config.pop("text_column", None)
     if isinstance(num_iterations, bool) or not isinstance(num_iterations, int) or num_iterations < 1:
@@ -373,6 +386,7 @@ def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, t
     progress = config.pop("progress", True)                        # --set values are YAML: true/false arrive as bools
     if not isinstance(progress, bool): raise CLIError(f"ppo config progress={progress!r} is invalid: use true or false")
     out = Path(output_dir)
+    _no_output_dir(config, "ppo config")
     cfg = build_config(RLHFConfig, {**config, "output_dir": str(out)}, "ppo config")
     prepare_output_dir(out, "ppo", {**dataclasses.asdict(cfg), "num_iterations": num_iterations, "text_column": text_column}, resume, overwrite)
     lm, tok = _load_lm(model) if isinstance(model, str) else model
@@ -388,7 +402,7 @@ def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, t
     trainer.save_checkpoint()
     if _processes().is_main_process:                 # every process holds the same weights and history: one writes them
         _save_plot(plot_metrics(hist), out/"ppo_curves.png")
-        trainer.unwrapped.policy.save_pretrained(out/"model"); tok.save_pretrained(out/"model")
+        write_folder(out/"model", lambda d: (trainer.unwrapped.policy.save_pretrained(d), tok.save_pretrained(d)))   # atomic
     first, last = hist[0], hist[-1]
     return _finish(out, {"iterations": last["iteration"], "score_first": first["score_mean"], "score_last": last["score_mean"],
                          "kl_last": last["kl"], "model": str(out/"model")}, "PPO done")
@@ -462,14 +476,15 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
     from datasets import Dataset
     from transformers import GPT2Config, GPT2LMHeadModel, AutoModelForCausalLM
     from instruct_goose.agent import Agent
-    from instruct_goose.reward import RewardModel
     from instruct_goose.sft import SFTConfig
     from instruct_goose.trainer import RLHFConfig, load_metrics
     if _processes().num_processes > 1:
         raise CLIError("the pipeline runs in one process (its task fits a laptop CPU): start it without accelerate launch, "
                        "or run the sft, reward and ppo commands under accelerate launch")
+    _no_output_dir(config, "pipeline config")
     cfg = build_config(PipelineConfig, config or {}, "pipeline config")
     sec = _sections(cfg)
+    for k in ("sft", "reward", "ppo"): _no_output_dir(sec[k], f"pipeline {k}")   # each step writes in a subfolder of --output-dir
     mp = {sec[k].get("mixed_precision") for k in ("sft", "ppo")} - {None}   # accelerate fixes the precision once per process
     if len(mp) > 1: raise CLIError(f"sft and ppo ask for different mixed_precision ({sorted(mp)}): one process runs one precision, set the same for both")
     if mp: sec["sft"]["mixed_precision"] = sec["ppo"]["mixed_precision"] = mp.pop()   # the first step fixes it for all
@@ -477,7 +492,7 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
     build_config(SFTConfig, sec["sft"], "sft config"); build_config(RewardConfig, sec["reward"], "reward config")
     build_config(RLHFConfig, {k: v for k, v in sec["ppo"].items() if k not in ("num_iterations", "text_column")}, "ppo config")
     out = prepare_output_dir(output_dir, "pipeline", dataclasses.asdict(cfg), resume, overwrite)
-    done = lambda step: (out/step/"summary.json").exists()
+    done = lambda step: (out/step/"summary.json").exists()   # written last by each step, after its model is saved (atomically)
     times, t0 = {}, time.perf_counter()
     rng = random.Random(cfg.seed)
     tok = toy_tokenizer()
@@ -501,10 +516,8 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
         sft = Agent(AutoModelForCausalLM.from_pretrained(sft_dir))
         prompts = [toy_review(random.Random(2*10**6 + cfg.seed*10**4 + i))[0] for i in range(cfg.n_comparison_prompts)]
         pairs = _comparisons(sft, tok, prompts, cfg.max_new_tokens, cfg.seed + 7)
-        run_reward((AutoModelForCausalLM.from_pretrained(sft_dir), tok), pairs, out/"reward", {**sec["reward"], "seed": cfg.seed, "progress": progress}, overwrite=True)
-        rm = RewardModel.from_pretrained(out/"reward"/"model")     # normalise on SFT samples, chosen and rejected alike
-        rm.normalize([r["prompt"] + r[k] for r in pairs for k in ("chosen", "rejected")])
-        rm.save_pretrained(out/"reward"/"model")
+        run_reward((AutoModelForCausalLM.from_pretrained(sft_dir), tok), pairs, out/"reward", {**sec["reward"], "seed": cfg.seed, "progress": progress},
+                   overwrite=True, reference_texts=[r["prompt"] + r[k] for r in pairs for k in ("chosen", "rejected")])   # normalised on SFT samples, chosen and rejected alike
     times["reward"] = time.perf_counter() - t
 
     # step 3: PPO against the reward model; the gold reward is measured along the way
@@ -592,6 +605,18 @@ def _parser():
     return p
 
 # %% ../nbs/07_cli.ipynb #3496f8fe
+def _after_ctrl_c(command:str, out:Path) -> str:
+    "What a run stopped at once by Ctrl-C left in `out`, and how to go on (the line after `interrupted: `)."
+    from instruct_goose.trainer import find_checkpoint
+    if not (out/"run.json").exists(): return f"nothing was written in {str(out)!r}: run the same command again"
+    again = "run the same command again" + ("" if [f.name for f in out.iterdir()] == ["run.json"] else " with --overwrite")
+    if command == "pipeline":
+        return f"the finished steps and the last PPO checkpoint in {str(out)!r} are intact: continue with the same command and --resume"
+    if command == "ppo":
+        try: return f"the last checkpoint {str(find_checkpoint(out))!r} is intact: continue with the same command and --resume"
+        except FileNotFoundError: return f"the run stopped before its first checkpoint, so there is nothing to resume: {again}"
+    return f"the {command} run stopped before it finished, and {command} runs keep no checkpoints, so it cannot be resumed: {again}"
+
 def main(argv:list[str]|None=None) -> int:
     "Entry point of the `instruct-goose` command; returns the exit status."
     import warnings
@@ -611,7 +636,7 @@ def main(argv:list[str]|None=None) -> int:
         if _processes().is_main_process: print(f"interrupted: {e}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
-        print(f"interrupted: the last checkpoint in {args.output_dir!r} is intact; continue with the same command and --resume", file=sys.stderr); return 130
+        print(f"interrupted: {_after_ctrl_c(args.command, Path(args.output_dir))}", file=sys.stderr); return 130
     except ValueError as e:   # the library's own checks name the problem and the fix
         msg = str(e).splitlines()[0]
         fields = dict.fromkeys(re.findall(r"RLHFConfig\.(\w+)", msg))   # the API's names, as the command line spells them
