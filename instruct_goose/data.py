@@ -459,6 +459,11 @@ class PairDataset(torch.utils.data.Dataset):
         prompts = ds[prompt_column] if prompt_column else [""] * len(ds)
         self.n_skipped, keep = Counter(), []
         for i, (p, c, r) in enumerate(zip(prompts, ds[chosen_column], ds[rejected_column])):
+            for col, x in ((prompt_column, p), (chosen_column, c), (rejected_column, r)):
+                if x is not None and not isinstance(x, str):
+                    raise ValueError(f"PairDataset: row {i} holds {type(x).__name__} in column {col!r}, not text"
+                                     + (" (chat messages?): turn each conversation into text first, e.g. tokenizer.apply_chat_template(messages, tokenize=False)"
+                                        if isinstance(x, (list, tuple)) else ": give every prompt and response as a string"))
             if _is_empty(c) or _is_empty(r): self.n_skipped["empty text"] += 1
             elif c == r: self.n_skipped["chosen == rejected"] += 1
             else: keep.append(i)
@@ -472,6 +477,9 @@ class PairDataset(torch.utils.data.Dataset):
             self.n_truncated += bool(cc or cr)
             self.chosen_ids.append(c); self.rejected_ids.append(r); self.index.append(i)
         _report_skips("PairDataset", self.n_skipped, len(ds))
+        if self.n_truncated: warnings.warn(f"PairDataset: {self.n_truncated} of {len(self.index)} pairs were cut to their last max_length={max_length} tokens; each "
+                                           "text keeps its end (the response), so a cut pair's two texts can keep different parts of the prompt. "
+                                           "Raise max_length to score whole texts")
         if not self.index: raise ValueError(f"PairDataset: no usable pair left out of {len(ds)} rows ({dict(self.n_skipped)}): check the columns and max_length")
 
     def __len__(self): return len(self.index)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_trainer.ipynb #4cebda08
 from __future__ import annotations
-import contextlib, dataclasses, inspect, json, math, os, random, shutil, time, warnings
+import contextlib, dataclasses, hashlib, inspect, json, math, os, random, shutil, time, warnings
 from dataclasses import dataclass, asdict, fields
 from collections.abc import Mapping
 from pathlib import Path
@@ -788,7 +788,14 @@ def train(self:RLHFTrainer,
     ids = self.prepare_prompts(prompt_dataset, text_column)
     if self.reward_fn is None: raise ValueError("train() needs a reward: pass reward_fn= to RLHFTrainer")
     if c.save_every: _check_checkpointable(acc)                      # before any iteration is spent, not at the first save
-    if resume_from is not None: self.load_checkpoint(resume_from)
+    self.prompts_digest = [len(ids), hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:16]]   # saved in checkpoints
+    if resume_from is not None:
+        self.load_checkpoint(resume_from)
+        saved = self._loaded_state.get("prompts")
+        if saved is not None and saved != self.prompts_digest:
+            warnings.warn(f"resuming with other prompts ({self.prompts_digest[0]}) than the checkpoint's run ({saved[0]}, or the same number with other "
+                          "contents): the data position is carried over, but the prompts and their order from here differ from the saved run's. "
+                          "This is not an exact continuation")
     G = c.batch_size * acc.num_processes
     if num_iterations is None:
         if total_episodes is None: raise ValueError("pass num_iterations= or total_episodes=")
@@ -940,7 +947,8 @@ def save_checkpoint(self:RLHFTrainer, output_dir=None) -> Path:
             _write_file(dict(iteration=self.iteration, episodes=self.episodes, data_epoch=self.data_epoch, data_pos=self.data_pos,
                              scheduler=self.scheduler.state_dict(), kl_ctl=self.kl_ctl.state_dict(), history=self.history,
                              num_processes=acc.num_processes, config=asdict(self.config),
-                             scaler=acc.scaler.state_dict() if getattr(acc, "scaler", None) is not None else None),   # fp16's loss scale
+                             scaler=acc.scaler.state_dict() if getattr(acc, "scaler", None) is not None else None,    # fp16's loss scale
+                             prompts=getattr(self, "prompts_digest", None)),                  # the prompt set the data position counts in
                         tmp/"trainer_state.pt")
     except BaseException:
         if acc.num_processes == 1:
@@ -986,7 +994,7 @@ def load_checkpoint(self:RLHFTrainer, path) -> Path:
     "Restore weights, optimizer, scheduler, KL controller, RNG states, data position and history from a checkpoint."
     acc = self.accelerator
     ck = find_checkpoint(path)
-    st = torch.load(ck/"trainer_state.pt", weights_only=False, map_location="cpu")
+    st = self._loaded_state = torch.load(ck/"trainer_state.pt", weights_only=False, map_location="cpu")
     if st["num_processes"] != acc.num_processes:
         raise ValueError(f"checkpoint {ck} was written by {st['num_processes']} processes and this run has {acc.num_processes}: resume with the same number of processes (the data order and generators are per process)")
     _check_resume_config(st.get("config", {}), asdict(self.config), ck)
