@@ -59,7 +59,7 @@ import torch
 class CLIError(Exception):
     "A mistake the user can fix: the command prints it as one line and exits with status 2."
 
-_EXP_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)[eE][-+]?\d+")
+_EXP_NUMBER = re.compile(r"[-+]?((\d+(\.\d*)?|\.\d+)[eE][-+]?\d+|inf(inity)?|nan)", re.IGNORECASE)   # and inf/nan, which YAML spells .inf/.nan
 
 def _number(v):
     "YAML 1.1 reads `1e-5` (an exponent without a dot, or without a sign) as a string: read such strings as floats, in sections and lists too."

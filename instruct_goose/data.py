@@ -347,16 +347,15 @@ def _raise_first(pending:list):
 @contextmanager
 def deferred_checks():
     "Inside the block the library's input checks queue their verdicts; leaving it reads them all at once and raises the first failure."
-    if getattr(_deferred, "pending", None) is not None:              # nested: the outer block reads them
-        yield; return
+    outer = getattr(_deferred, "pending", None)                      # a nested block reads its own checks when it ends
     _deferred.pending = pending = []
     try: yield
     except BaseException as e:
-        _deferred.pending = None
+        _deferred.pending = outer
         try: _raise_first(pending)                                   # an invalid input explains what failed after it
         except ValueError as v: raise v from e
         raise
-    _deferred.pending = None
+    _deferred.pending = outer
     _raise_first(pending)
 
 # %% ../nbs/00_data.ipynb #77d0c271

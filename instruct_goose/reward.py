@@ -391,8 +391,9 @@ def train_reward_model(rm:RewardModel, # the model to train (in place)
         bar = tqdm(train_dl, desc=f"epoch {epoch}/{epochs}", disable=not (progress and accelerator.is_local_main_process), leave=False)
         for batch in bar:
             loss, stats, _ = reward_step(model, batch)
-            total = accelerator.reduce(loss.detach(), "sum").item()      # over all processes: they all stop, or none
-            if not math.isfinite(total):                                 # before backward: no NaN gradient, no update (clipping cannot fix a NaN norm)
+            total = accelerator.reduce(loss.detach(), "sum").item() if accelerator.scaler is None else 0.0   # over all processes: they all stop, or none
+            if not math.isfinite(total):                                 # before backward: no NaN gradient, no update (clipping cannot fix a NaN norm);
+                                                                         # under fp16 the loss scaler skips such a step itself
                 raise ValueError(f"the reward model's loss is {total} at step {step + 1} (epoch {epoch}): a forward pass overflowed (fp16), the learning rate "
                                  f"is too high (lr={lr:g}), or a batch holds bad data; lower lr, use bf16 rather than fp16 (Accelerator(mixed_precision='bf16')), "
                                  "or check the data. The weights were not updated at this step")

@@ -328,7 +328,7 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
             accelerator.backward(s * accelerator.num_processes / n_tok)
             loss_sum += s.detach()
         loss = (accelerator.reduce(loss_sum, "sum") / n_tok).item()      # read before the update, summed over processes: they all stop, or none
-        if not math.isfinite(loss):                                     # clipping cannot fix it: the norm of NaN gradients is NaN
+        if not math.isfinite(loss) and accelerator.scaler is None:     # clipping cannot fix it (the norm of NaN gradients is NaN); fp16's scaler skips the step itself
             optimizer.zero_grad(set_to_none=True)                       # drop the NaN gradients, so no later step sees them
             raise ValueError(f"the SFT loss is {loss} at step {step}: a forward pass overflowed (fp16), the learning rate is too high "
                              f"(SFTConfig.lr={config.lr:g}), or a batch holds bad data; lower the lr, use bf16 rather than fp16 "

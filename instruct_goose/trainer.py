@@ -307,9 +307,11 @@ class RLHFTrainer:
             ref_model = create_reference_model(model)          # adapter disabled: no second copy of the weights
         else:                                                  # before ReferenceModel freezes it: is it the policy itself?
             lm = ref_model.policy if isinstance(ref_model, Agent) else ref_model.lm if isinstance(ref_model, ReferenceModel) else ref_model
-            shared = {id(p) for p in model.parameters()} & {id(p) for p in lm.parameters()}
-            if shared and not getattr(ref_model, "adapter_disabled", False):
-                raise ValueError(f"ref_model shares {len(shared)} weight tensor(s) with the policy: the reference must be a frozen copy, "
+            ref_ids = {id(p) for p in lm.parameters()}
+            shared = [p for p in model.parameters() if p.requires_grad and id(p) in ref_ids]   # (a shared frozen embedding is fine)
+            is_policy = all(id(p) in ref_ids for p in model.policy.parameters())                # e.g. ReferenceModel(policy): already frozen
+            if (shared or is_policy) and not getattr(ref_model, "adapter_disabled", False):
+                raise ValueError(f"ref_model shares {len(shared) or 'all the'} weight tensor(s) with the policy: the reference must be a frozen copy, "
                                  "or ReferenceModel freezes the policy itself (it would never train, and the KL would stay 0). "
                                  "Pass ref_model=create_reference_model(model), built from the policy before training")
         if isinstance(ref_model, Agent): ref_model = ReferenceModel(ref_model.policy)
@@ -489,7 +491,7 @@ def minibatch_loss(self:RLHFTrainer, mb:RolloutBatch,
     vf, vst = value_loss(out.values, mb.old_values, mb.returns, mb.response_mask, cliprange_value=c.cliprange_value)
     ent, est = entropy_loss(out.entropy, mb.response_mask)
     loss = pg + c.vf_coef * vf + c.ent_coef * ent
-    st = {**pst, **vst, **est, "loss": loss.detach()}
+    st = {k: v.detach().float() for k, v in {**pst, **vst, **est, "loss": loss}.items()}   # float32: bf16 statistics would be summed in bf16
     return loss, (_floats(st) if floats else st)
 
 @patch
@@ -549,13 +551,13 @@ def step(self:RLHFTrainer,
             w = [1.0] if len(micro) == 1 else [shares.pop(0) for _ in micro]
             self.optimizer.zero_grad(set_to_none=True)
             mstats, pstats = [], []
-            with deferred_checks():                                          # the minibatch's input checks: one host read, before the update
-                for j, mi in enumerate(micro):
-                    if c.ptx_coef > 0: pstats.append(self._ptx_step(len(mi), len(mi) / len(idx)))
-                    with contextlib.nullcontext() if j == len(micro) - 1 else acc.no_sync(self.model):
-                        loss, st = self.minibatch_loss(rb[mi], floats=False)   # statistics stay on the device until the iteration ends
-                        acc.backward(loss * w[j])
-                    mstats.append(st)
+            for j, mi in enumerate(micro):
+                if c.ptx_coef > 0: pstats.append(self._ptx_step(len(mi), len(mi) / len(idx)))
+                with contextlib.nullcontext() if j == len(micro) - 1 else acc.no_sync(self.model):
+                    with deferred_checks():                                  # the forward's input checks: one host read, before the backward
+                        loss, st = self.minibatch_loss(rb[mi], floats=False)   # (no gradient synced, no weight changed); statistics stay on the device
+                    acc.backward(loss * w[j])
+                mstats.append(st)
             st = {k: torch.stack([s[k] for s in mstats]).max() if k in _MAX_STATS else sum(s[k] * wj for s, wj in zip(mstats, w)) for k in mstats[0]}
             if pstats: st.update({k: sum(s[k] * len(mi) for s, mi in zip(pstats, micro)) / len(idx) for k in pstats[0]})
             if c.max_grad_norm is not None: st["grad_norm"] = torch.as_tensor(acc.clip_grad_norm_(params, c.max_grad_norm)).detach()
@@ -737,6 +739,11 @@ def _ptx_loss(self:RLHFTrainer, n:int):
         else: ids = [list(x)[:L] for x in texts]
         self._ptx_ids = [x for x in ids if len(x) >= 2]
         if not self._ptx_ids: raise ValueError("ptx_dataset has no text of 2 or more tokens: PPO-ptx needs pretraining text")
+        V = _vocab_size(self.unwrapped.policy)
+        bad = next((i for i, x in enumerate(self._ptx_ids) if min(x) < 0 or max(x) >= V), None)   # on the host, once: on a GPU an
+        if bad is not None:                                                                       # out-of-range id is a device-side assert
+            self._ptx_ids = None
+            raise ValueError(f"ptx_dataset text {bad} holds token ids outside the policy's vocabulary [0, {V}): tokenize it with the policy's own tokenizer")
     m = c.ptx_batch_size or n
     seqs = [self._ptx_ids[i] for i in torch.randint(len(self._ptx_ids), (m,), generator=self.ptx_generator).tolist()]
     L = max(len(s) for s in seqs)
