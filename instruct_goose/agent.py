@@ -202,6 +202,17 @@ def _vocab_size(model) -> int:
     "Rows of the token embedding (a causal LM's head has as many): the ids the model can read."
     return _unwrap(model).get_input_embeddings().weight.shape[0]
 
+def _check_vocab_size(model, # a causal LM or a base transformer (a reward model's trunk)
+                      tokenizer, # the tokenizer it is used with
+                      owner:str, # names the model in the warning: "the policy", "the reward model", "the SFT model"
+                     ):
+    "Warn when `tokenizer` cannot be `model`'s: larger than its vocabulary, or far smaller (padded vocabularies are fine)."
+    V, n = _vocab_size(model), len(tokenizer)
+    if n > V: warnings.warn(f"the tokenizer has {n} tokens but {owner}'s vocabulary only {V}: ids past {V - 1} would fail; "
+                            f"pass {owner}'s own tokenizer, or resize its embeddings after adding tokens")
+    elif V > 2 * n: warnings.warn(f"{owner}'s vocabulary ({V}) is over twice the tokenizer's ({n}): is this {owner}'s tokenizer? "
+                                  f"Its ids would stand for other tokens than those {owner} learned; pass its own tokenizer")
+
 def _hidden_size(model) -> int:
     cfg = _unwrap(model).config
     d = getattr(cfg, "hidden_size", None)

@@ -76,6 +76,13 @@ def load_tokenizer(name:str, # hub name or local path (resolved with `locate`)
     tok.padding_side = padding_side
     return tok
 
+def _same_vocab(a, b) -> bool:
+    "Do two tokenizers map text to the same ids (same vocabulary, BOS and EOS)?"
+    if a is b: return True
+    try: return a.get_vocab() == b.get_vocab() and a.bos_token_id == b.bos_token_id and a.eos_token_id == b.eos_token_id
+    except Exception: return False
+
+
 # %% ../nbs/00_data.ipynb #006c92c6
 def load_model(name:str, # hub name or local path (resolved with `locate`)
                **kwargs) -> torch.nn.Module:

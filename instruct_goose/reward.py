@@ -13,9 +13,8 @@ from torch import nn, Tensor
 from fastcore.basics import patch
 from transformers import AutoModel, PreTrainedTokenizerBase
 
-from .data import locate, load_model, load_tokenizer, tokenize_for_reward, write_folder, optimizer_step, check_trainable_loaded, _pad_right
-from .agent import fuse_gelu, disable_dropout as _no_dropout, _max_positions, _check_in_vocab, _vocab_size, _as_mask as _mask01, _in_device
-from .trainer import _same_vocab
+from .data import locate, load_model, load_tokenizer, tokenize_for_reward, write_folder, optimizer_step, check_trainable_loaded, _pad_right, _same_vocab
+from .agent import fuse_gelu, disable_dropout as _no_dropout, _max_positions, _check_in_vocab, _vocab_size, _check_vocab_size, _as_mask as _mask01, _in_device
 
 # %% auto #0
 __all__ = ['last_token_index', 'HEAD_FILE', 'CONFIG_FILE', 'last_real_index', 'position_ids_from_mask', 'RewardModel',
@@ -276,17 +275,6 @@ def reward_step(model:nn.Module, # a `RewardModel` (possibly wrapped by `acceler
     return loss, stats, {"losses": losses.detach(), "correct": correct, "n_pairs": n_pairs}
 
 # %% ../nbs/02_reward_model.ipynb #eddf1042
-def _check_vocab_size(model, # a causal LM or a base transformer (a reward model's trunk)
-                      tokenizer, # the tokenizer it is trained with
-                      owner:str, # names the model in the warning: "the reward model", "the SFT model"
-                     ):
-    "Warn when `tokenizer` cannot be `model`'s: larger than its vocabulary, or far smaller (padded vocabularies are fine), as `RLHFTrainer` does for its policy."
-    V, n = _vocab_size(model), len(tokenizer)
-    if n > V: warnings.warn(f"the tokenizer has {n} tokens but {owner}'s vocabulary only {V}: ids past {V - 1} would fail; "
-                            f"pass {owner}'s own tokenizer, or resize its embeddings after adding tokens")
-    elif V > 2 * n: warnings.warn(f"{owner}'s vocabulary ({V}) is over twice the tokenizer's ({n}): is this {owner}'s tokenizer? "
-                                  f"Its ids would stand for other tokens than those {owner} learned; pass its own tokenizer")
-
 @torch.no_grad()
 def _check_fits(rm, ds, name:str):
     "Refuse a dataset the reward model would misread: ids of another tokenizer than `rm.tokenizer`, or texts longer than it reads (it would train or be judged on tokens `rm(texts)` never sees)."

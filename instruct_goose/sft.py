@@ -19,9 +19,8 @@ from accelerate import Accelerator
 from tqdm import tqdm
 
 from .data import locate, load_rows, seed_everything, write_folder, optimizer_step, check_trainable_loaded
-from .agent import _max_positions, _vocab_size
+from .agent import _max_positions, _vocab_size, _check_vocab_size
 from .trainer import _accelerator
-from .reward import _check_vocab_size
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'save_checkpoint', 'plot_history', 'load_demonstrations', 'tokenize_demonstrations',

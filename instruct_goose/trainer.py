@@ -14,8 +14,8 @@ import torch
 from torch import Tensor, nn
 from fastcore.basics import patch
 
-from .data import optimizer_step, check_trainable_loaded, deferred_checks
-from .agent import Agent, ReferenceModel, create_reference_model, is_peft_model, _unwrap, _vocab_size, _as_mask as _mask01
+from .data import optimizer_step, check_trainable_loaded, deferred_checks, _same_vocab
+from .agent import Agent, ReferenceModel, create_reference_model, is_peft_model, _unwrap, _vocab_size, _check_vocab_size, _as_mask as _mask01
 from .gae import compute_rewards, gae, masked_mean, masked_whiten, ends_with_eos, missing_eos_penalty
 from .loss import policy_loss, value_loss, explained_variance, entropy_loss, ptx_loss, FixedKLController, AdaptiveKLController
 
@@ -274,14 +274,6 @@ def _adamw(groups:list, device=None, **kw) -> torch.optim.Optimizer:
         except (RuntimeError, ValueError, TypeError): pass
     return torch.optim.AdamW(groups, **kw)
 
-def _check_vocab(agent, tokenizer):
-    "Warn when the tokenizer cannot be the policy's: larger than its vocabulary, or far smaller (padded vocabularies are fine)."
-    V, n = _vocab_size(agent.policy), len(tokenizer)
-    if n > V: warnings.warn(f"the tokenizer has {n} tokens but the policy's vocabulary only {V}: ids past {V - 1} would fail; "
-                            "pass the policy's own tokenizer, or resize its embeddings after adding tokens")
-    elif V > 2 * n: warnings.warn(f"the policy's vocabulary ({V}) is over twice the tokenizer's ({n}): sampled ids past {n - 1} "
-                                  "decode to nothing; is this the policy's tokenizer?")
-
 class RLHFTrainer:
     "PPO for RLHF: rollouts, KL-shaped rewards, GAE and clipped policy/value updates of an `Agent`, with accelerate."
     def __init__(self,
@@ -327,7 +319,7 @@ class RLHFTrainer:
                                "weights, 100% in float32). Keep float32 weights with RLHFConfig(mixed_precision='bf16'), or train a LoRA adapter (float32)")
         self.reward_kind = _reward_kind(reward_fn, reward_inputs)
         self.reward_fn, self.reward_inputs, self.tokenizer, self.ptx_dataset = reward_fn, reward_inputs, tokenizer, ptx_dataset
-        if tokenizer is not None: _check_vocab(model, tokenizer)
+        if tokenizer is not None: _check_vocab_size(model.policy, tokenizer, "the policy")
         if config.ptx_coef > 0 and ptx_dataset is None: raise ValueError(f"RLHFConfig.ptx_coef={config.ptx_coef} needs ptx_dataset= (pretraining texts); or set ptx_coef=0")
         if ptx_dataset is not None:
             check_texts(ptx_dataset, "ptx_dataset")
@@ -604,11 +596,6 @@ def _added_prefix(tokenizer) -> list:
     if tokenizer is None: return []
     a, b = tokenizer("a", add_special_tokens=True)["input_ids"], tokenizer("a", add_special_tokens=False)["input_ids"]
     return a[:1] if len(a) > len(b) and a[:1] != b[:1] else []
-
-def _same_vocab(a, b) -> bool:
-    if a is b: return True
-    try: return a.get_vocab() == b.get_vocab() and a.bos_token_id == b.bos_token_id and a.eos_token_id == b.eos_token_id
-    except Exception: return False
 
 @patch
 def decode(self:RLHFTrainer, q:Tensor, qm:Tensor, r:Tensor, rm:Tensor, with_query:bool=True) -> list:
