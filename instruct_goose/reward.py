@@ -386,7 +386,11 @@ def train_reward_model(rm:RewardModel, # the model to train (in place)
                                  f"is too high (lr={lr:g}), or a batch holds bad data; lower lr, use bf16 rather than fp16 (Accelerator(mixed_precision='bf16')), "
                                  "or check the data. The weights were not updated at this step")
             accelerator.backward(loss)
-            if max_grad_norm is not None: accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+            gn = accelerator.clip_grad_norm_(model.parameters(), max_grad_norm if max_grad_norm is not None else float("inf"))   # inf: the norm only
+            if accelerator.scaler is None and not math.isfinite(gn := float(gn)):   # a finite loss, NaN/inf gradients (a backward overflow)
+                opt.zero_grad()
+                raise ValueError(f"the reward model's gradients are {gn} at step {step + 1} (epoch {epoch}; the loss was finite): a backward pass "
+                                 "overflowed; lower lr, or use float32. The weights were not updated at this step")
             hist["lr"].append(sched.get_last_lr()[0])          # the learning rate of this step
             optimizer_step(opt, sched); opt.zero_grad()
             step += 1

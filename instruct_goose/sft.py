@@ -332,10 +332,14 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
             raise ValueError(f"the SFT loss is {loss} at step {step}: a forward pass overflowed (fp16), the learning rate is too high "
                              f"(SFTConfig.lr={config.lr:g}), or a batch holds bad data; lower the lr, use bf16 rather than fp16 "
                              "(SFTConfig.mixed_precision='bf16'), or check the data. The weights were not updated at this step and no checkpoint was written")
-        grad_norm = accelerator.clip_grad_norm_(params, config.max_grad_norm or float("inf"))   # inf: the norm only (unscaled under fp16, any devices)
+        grad_norm = float(accelerator.clip_grad_norm_(params, config.max_grad_norm or float("inf")))   # inf: the norm only (unscaled under fp16, any devices)
+        if not math.isfinite(grad_norm) and accelerator.scaler is None:   # a finite loss, NaN/inf gradients (a backward overflow): same stop
+            optimizer.zero_grad(set_to_none=True)
+            raise ValueError(f"the SFT gradients are {grad_norm} at step {step} (the loss, {loss:.4g}, was finite): a backward pass overflowed; "
+                             "lower the lr or max_length, or use float32. The weights were not updated at this step and no checkpoint was written")
         lr = scheduler.get_last_lr()[0]
         optimizer_step(optimizer, scheduler); optimizer.zero_grad(set_to_none=True)
-        for k, v in (("step", step), ("loss", loss), ("lr", lr), ("grad_norm", float(grad_norm)), ("tokens", int(n_tok))): history[k].append(v)
+        for k, v in (("step", step), ("loss", loss), ("lr", lr), ("grad_norm", grad_norm), ("tokens", int(n_tok))): history[k].append(v)
         if config.eval_every and step % config.eval_every == 0 and step != total: validate(step)
         bar.update(1); bar.set_postfix(loss=f"{loss:.3f}", **({"val": f"{history['val_loss'][-1]:.3f}"} if history["val_loss"] else {}))
     bar.close()
