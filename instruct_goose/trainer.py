@@ -320,6 +320,10 @@ class RLHFTrainer:
         self.reward_kind = _reward_kind(reward_fn, reward_inputs)
         self.reward_fn, self.reward_inputs, self.tokenizer, self.ptx_dataset = reward_fn, reward_inputs, tokenizer, ptx_dataset
         if tokenizer is not None: _check_vocab_size(model.policy, tokenizer, "the policy")
+        if config.top_k or (config.top_p is not None and config.top_p < 1):
+            warnings.warn(f"RLHFConfig(top_k={config.top_k}, top_p={config.top_p}) samples from a filtered distribution, while PPO's ratio and the KL "
+                          "penalty use the policy's full one: the update is biased and the logged KL can go negative. InstructGPT samples "
+                          "unfiltered: leave top_k and top_p at None unless you want this")
         if config.ptx_coef > 0 and ptx_dataset is None: raise ValueError(f"RLHFConfig.ptx_coef={config.ptx_coef} needs ptx_dataset= (pretraining texts); or set ptx_coef=0")
         if ptx_dataset is not None:
             check_texts(ptx_dataset, "ptx_dataset")
