@@ -132,7 +132,6 @@ def check_syncs(device):
     the CPU as reads of tensor values at the dispatcher (what would sync on a GPU). Per minibatch the library reads once (its
     deferred input checks); 🤗's attention-mask checks inside the model add one per pass (two with padded prompts)."""
     import torch
-    from torch.utils._python_dispatch import TorchDispatchMode
     c = small()
     tr, ds = trainer(c, device, None)
     make, kept = tr.make_rollout, {}
@@ -149,13 +148,9 @@ def check_syncs(device):
             torch.cuda.set_sync_debug_mode("warn"); tr.step(*args); torch.cuda.set_sync_debug_mode("default")
         n = sum("synchroniz" in str(x.message) for x in w)
     else:
-        class Reads(TorchDispatchMode):
-            n = 0
-            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-                if func.overloadpacket is torch.ops.aten._local_scalar_dense: Reads.n += 1
-                return func(*args, **(kwargs or {}))
-        with Reads(): tr.step(*args)
-        n = Reads.n
+        from instruct_goose.data import HostReads
+        with HostReads() as h: tr.step(*args)
+        n = h.n
     n_mb = c.ppo_epochs * c.num_mini_batches
     return "PASS", dict(minibatches=n_mb, update_host_syncs=n, per_minibatch=round(n / n_mb, 2),
                         counted_as="CUDA sync debug warnings" if device == "cuda" else "host reads at the dispatcher (CPU)")

@@ -15,8 +15,8 @@ from transformers import AutoTokenizer, AutoModelForCausalLM, PreTrainedTokenize
 __all__ = ['DATA_ENV', 'LOCAL_COPIES', 'LLAMA2C_ON_HUB', 'CACHE_ENV', 'data_dir', 'locate', 'load_tokenizer', 'load_model',
            'load_imdb', 'load_hh_rlhf', 'rope_pairs_to_halves', 'read_llama2c', 'llama2c_files', 'llama2c_tokenizer',
            'write_folder', 'convert_llama2c', 'cache_dir', 'seed_everything', 'tiny_model', 'optimizer_step',
-           'check_trainable_loaded', 'deferred_checks', 'load_rows', 'load_preference_data', 'tokenize_for_reward',
-           'PairDataset', 'RankingDataset']
+           'check_trainable_loaded', 'deferred_checks', 'HostReads', 'load_rows', 'load_preference_data',
+           'tokenize_for_reward', 'PairDataset', 'RankingDataset']
 
 # %% ../nbs/00_data.ipynb #3d92d3b6
 DATA_ENV = "INSTRUCT_GOOSE_DATA"
@@ -364,6 +364,22 @@ def deferred_checks():
         raise
     _deferred.pending = outer
     _raise_first(pending)
+
+# %% ../nbs/00_data.ipynb #574c487e
+import traceback
+from torch.utils._python_dispatch import TorchDispatchMode
+
+class HostReads(TorchDispatchMode):
+    "Inside `with HostReads() as h:`, `h.n` counts the host's reads of tensor values (on a GPU, each waits for the GPU)."
+    def __init__(self,
+                 skip:tuple=(), # reads from inside these packages (path parts, e.g. "transformers") are not counted
+                ):
+        super().__init__(); self.n, self.skip = 0, tuple(f"/{p}/" for p in skip)
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.overloadpacket is torch.ops.aten._local_scalar_dense and not (
+                self.skip and any(p in f.filename for f in traceback.extract_stack() for p in self.skip)):
+            self.n += 1
+        return func(*args, **(kwargs or {}))
 
 # %% ../nbs/00_data.ipynb #77d0c271
 import re, warnings

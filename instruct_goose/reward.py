@@ -379,16 +379,15 @@ def train_reward_model(rm:RewardModel, # the model to train (in place)
         bar = tqdm(train_dl, desc=f"epoch {epoch}/{epochs}", disable=not (progress and accelerator.is_local_main_process), leave=False)
         for batch in bar:
             loss, stats, _ = reward_step(model, batch)
-            total = accelerator.reduce(loss.detach(), "sum").item() if accelerator.scaler is None else 0.0   # over all processes: they all stop, or none
-            if not math.isfinite(total):                                 # before backward: no NaN gradient, no update (clipping cannot fix a NaN norm);
-                                                                         # under fp16 the loss scaler skips such a step itself
-                raise ValueError(f"the reward model's loss is {total} at step {step + 1} (epoch {epoch}): a forward pass overflowed (fp16), the learning rate "
-                                 f"is too high (lr={lr:g}), or a batch holds bad data; lower lr, use bf16 rather than fp16 (Accelerator(mixed_precision='bf16')), "
-                                 "or check the data. The weights were not updated at this step")
             accelerator.backward(loss)
-            gn = accelerator.clip_grad_norm_(model.parameters(), max_grad_norm if max_grad_norm is not None else float("inf"))   # inf: the norm only
-            if accelerator.scaler is None and not math.isfinite(gn := float(gn)):   # a finite loss, NaN/inf gradients (a backward overflow)
-                opt.zero_grad()
+            gn = float(accelerator.clip_grad_norm_(model.parameters(), max_grad_norm if max_grad_norm is not None else float("inf")))   # inf: the norm only
+            if accelerator.scaler is None and not math.isfinite(gn):    # a NaN/inf loss or backward: stop before the update (clipping cannot fix a
+                opt.zero_grad()                                          # NaN norm); all processes see the same synced norm. fp16's scaler skips such steps
+                total = accelerator.reduce(loss.detach(), "sum").item()
+                if not math.isfinite(total):
+                    raise ValueError(f"the reward model's loss is {total} at step {step + 1} (epoch {epoch}): a forward pass overflowed (fp16), the learning rate "
+                                     f"is too high (lr={lr:g}), or a batch holds bad data; lower lr, use bf16 rather than fp16 (Accelerator(mixed_precision='bf16')), "
+                                     "or check the data. The weights were not updated at this step")
                 raise ValueError(f"the reward model's gradients are {gn} at step {step + 1} (epoch {epoch}; the loss was finite): a backward pass "
                                  "overflowed; lower lr, or use float32. The weights were not updated at this step")
             hist["lr"].append(sched.get_last_lr()[0])          # the learning rate of this step

@@ -326,17 +326,15 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
             # DDP averages gradients over processes, hence * num_processes: the result is d(sum over all tokens)/n_tok
             accelerator.backward(s * accelerator.num_processes / n_tok)
             loss_sum += s.detach()
-        loss = (accelerator.reduce(loss_sum, "sum") / n_tok).item()      # read before the update, summed over processes: they all stop, or none
-        if not math.isfinite(loss) and accelerator.scaler is None:     # clipping cannot fix it (the norm of NaN gradients is NaN); fp16's scaler skips the step itself
-            optimizer.zero_grad(set_to_none=True)                       # drop the NaN gradients, so no later step sees them
-            raise ValueError(f"the SFT loss is {loss} at step {step}: a forward pass overflowed (fp16), the learning rate is too high "
-                             f"(SFTConfig.lr={config.lr:g}), or a batch holds bad data; lower the lr, use bf16 rather than fp16 "
-                             "(SFTConfig.mixed_precision='bf16'), or check the data. The weights were not updated at this step and no checkpoint was written")
+        loss = (accelerator.reduce(loss_sum, "sum") / n_tok).item()      # summed over processes: they all stop, or none
         grad_norm = float(accelerator.clip_grad_norm_(params, config.max_grad_norm or float("inf")))   # inf: the norm only (unscaled under fp16, any devices)
-        if not math.isfinite(grad_norm) and accelerator.scaler is None:   # a finite loss, NaN/inf gradients (a backward overflow): same stop
-            optimizer.zero_grad(set_to_none=True)
-            raise ValueError(f"the SFT gradients are {grad_norm} at step {step} (the loss, {loss:.4g}, was finite): a backward pass overflowed; "
-                             "lower the lr or max_length, or use float32. The weights were not updated at this step and no checkpoint was written")
+        if accelerator.scaler is None and not (math.isfinite(loss) and math.isfinite(grad_norm)):   # clipping cannot fix NaN; fp16's scaler skips such steps
+            optimizer.zero_grad(set_to_none=True)                       # drop the NaN gradients, so no later step sees them
+            raise ValueError((f"the SFT loss is {loss} at step {step}: a forward pass overflowed (fp16), the learning rate is too high "
+                              f"(SFTConfig.lr={config.lr:g}), or a batch holds bad data; lower the lr, use bf16 rather than fp16 "
+                              "(SFTConfig.mixed_precision='bf16'), or check the data" if not math.isfinite(loss) else
+                              f"the SFT gradients are {grad_norm} at step {step} (the loss, {loss:.4g}, was finite): a backward pass overflowed; "
+                              "lower the lr or max_length, or use float32") + ". The weights were not updated at this step and no checkpoint was written")
         lr = scheduler.get_last_lr()[0]
         optimizer_step(optimizer, scheduler); optimizer.zero_grad(set_to_none=True)
         for k, v in (("step", step), ("loss", loss), ("lr", lr), ("grad_norm", grad_norm), ("tokens", int(n_tok))): history[k].append(v)
