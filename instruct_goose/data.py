@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #58541db5
 from __future__ import annotations
-import os, random, threading
+import os, random, sys, threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -204,11 +204,23 @@ def llama2c_tokenizer(path:str|Path, # llama2.c's tokenizer file (`tok512.bin`, 
                                    clean_up_tokenization_spaces=False, model_max_length=model_max_length or int(1e30))
 
 # %% ../nbs/00_data.ipynb #d4f0a1b1
+def _exchange(a:Path, b:Path) -> bool:
+    "Swap the paths `a` and `b` in one atomic step (Linux `renameat2(RENAME_EXCHANGE)`); False where the system cannot."
+    if not sys.platform.startswith("linux"): return False
+    import ctypes, errno
+    try: fn = ctypes.CDLL(None, use_errno=True).renameat2     # glibc >= 2.28
+    except (OSError, AttributeError): return False
+    AT_FDCWD, RENAME_EXCHANGE = -100, 2
+    if fn(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0: return True
+    e = ctypes.get_errno()
+    if e in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EPERM): return False   # kernel or file system without it
+    raise OSError(e, f"exchanging {a} and {b}: {os.strerror(e)}")
+
 def write_folder(path:str|Path, # the folder to write
                  write, # write(folder): fills a fresh, empty folder
                  replace:bool=True, # False: a `path` that exists (or appears meanwhile) is a FileExistsError
                 ) -> Path:
-    "Write a whole folder atomically: `write` fills a temporary folder beside `path`, which is then renamed into place."
+    "Write a whole folder atomically: `write` fills a temporary folder beside `path`, which then takes its place."
     path = Path(path).expanduser()
     if path.exists() and not replace: raise FileExistsError(f"{path} exists: write into a new folder, or delete it first")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -216,8 +228,10 @@ def write_folder(path:str|Path, # the folder to write
     try:
         tmp.chmod(0o755)                          # mkdtemp's 0700 would hide the folder from other users
         write(tmp)
+        if path.is_dir() and not path.is_symlink() and _exchange(tmp, path):
+            shutil.rmtree(tmp, ignore_errors=True); return path     # `tmp` now holds the old folder
         old = None
-        if path.exists() and replace:
+        if path.exists() and replace:             # no exchange here: rename the old folder aside, then the new one in
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
             os.replace(path, old/path.name)
         try: os.replace(tmp, path)
