@@ -350,14 +350,14 @@ def concat_query_response(query:Tensor, # (B,Q) prompt ids, any padding side
                           response:Tensor, # (B,R) response ids, right padded
                           response_mask:Tensor, # (B,R)
                          ): # ids (B,T), mask (B,T), position ids (B,T), read positions (B,R); T = Q+R-1
-    "Join query and response (without its last token, which predicts nothing) for one pass: position ids that follow the mask, and the position predicting each response token."
+    "Join the query (re-packed to the left) and the response (without its last token, which predicts nothing) for one pass: position ids that follow the mask, and the position predicting each response token."
     B, Q = query.shape; R = response.shape[1]
+    order = torch.argsort(query_mask, dim=1, stable=True)             # left padding: pads first, tokens in order
+    query, query_mask = query.gather(1, order), query_mask.gather(1, order)
     ids = torch.cat([query.masked_fill(query_mask == 0, 0), response.masked_fill(response_mask == 0, 0)], 1)
     mask = torch.cat([query_mask, response_mask], 1).long()
     pos = (mask.cumsum(-1) - 1).clamp(min=0)
-    ar = torch.arange(Q, device=query.device)
-    last_q = torch.where(query_mask.bool(), ar, -1).amax(-1)         # last real prompt token: it predicts response[0]
-    idx = torch.cat([last_q[:, None], (Q + torch.arange(R - 1, device=query.device))[None].expand(B, -1)], 1)
+    idx = (Q - 1 + torch.arange(R, device=query.device))[None].expand(B, -1)   # column Q-1, the last prompt token, predicts response[0]
     return ids[:, :-1], mask[:, :-1], pos[:, :-1], idx                # the last column is never read: T = Q+R-1
 
 # %% ../nbs/01_agent.ipynb #47057992
