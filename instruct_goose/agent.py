@@ -184,6 +184,43 @@ def _unwrap(model:nn.Module) -> nn.Module:
 
 def is_peft_model(model) -> bool: return hasattr(model, "peft_config") and hasattr(model, "disable_adapter")
 
+def _check_adapter(model:nn.Module, role:str):
+    "Refuse peft adapters that act in `PeftModel.forward` (virtual tokens), which the library's passes bypass."
+    if not is_peft_model(model): return
+    for name, cfg in model.peft_config.items():
+        if getattr(cfg, "is_prompt_learning", False):
+            raise ValueError(f"the {role} has a peft {getattr(cfg.peft_type, 'value', cfg.peft_type)} adapter ({name!r}): prompt and prefix tuning add virtual tokens inside "
+                             "PeftModel.forward, which instruct_goose bypasses (it runs the model's layers directly), so the adapter would be "
+                             "silently ignored and never trained. Use an adapter injected into the layers, e.g. peft.LoraConfig (RLHFConfig(lora_r=...))")
+
+def _base_matches(policy:nn.Module) -> bool|None:
+    "Whether a peft policy's base weights in memory equal the files at its `base_model_name_or_path` (None: no files to compare with)."
+    base = getattr(policy.peft_config[policy.active_adapter], "base_model_name_or_path", None)
+    folder = Path(str(base)).expanduser()
+    if not folder.is_dir():                           # a hub name: its local snapshot, if the model came from there
+        try:
+            from huggingface_hub import snapshot_download
+            folder = Path(snapshot_download(str(base), local_files_only=True))
+        except Exception: return None
+    files = sorted(folder.glob("*.safetensors"))
+    if not files: return None
+    from safetensors import safe_open
+    hf = _unwrap(policy)
+    mem = {k.replace(".base_layer.", ".").replace(".original_module.", "."): v for k, v in hf.state_dict().items()
+           if "lora_" not in k and "modules_to_save" not in k}          # the base's own weights, under their saved names
+    prefix, compared = getattr(hf, "base_model_prefix", ""), 0
+    try:
+        for f in files:
+            with safe_open(str(f), "pt") as sf:
+                for k in sf.keys():
+                    t = mem.get(k, mem.get(f"{prefix}.{k}"))
+                    if t is None: continue
+                    saved = sf.get_tensor(k)
+                    if t.shape != saved.shape or not torch.equal(t.detach().cpu(), saved.to(t.dtype)): return False
+                    compared += 1
+    except Exception: return None                     # unreadable files, weights on the meta device, ...
+    return True if compared else None
+
 def _trunk(model): return _unwrap(model).base_model   # the decoder stack, final norm included (itself for a backbone)
 
 def _in_device(model) -> torch.device:
@@ -461,6 +498,7 @@ class Agent(nn.Module):
                  fast_gelu:bool=True, # GPT-2's Python `gelu_new` -> the same function in one kernel (`fuse_gelu`)
                 ):
         super().__init__()
+        _check_adapter(model, "policy"); _check_adapter(value_model, "critic")
         if _is_reward_model(value_model):     # InstructGPT: the critic starts as a copy of the reward model
             if value_head is None: value_head = _reward_head_as_value_head(value_model)
             value_model = copy.deepcopy(value_model.trunk)
@@ -623,10 +661,18 @@ class Agent(nn.Module):
         def write(d):
             with self._original_dropout():                # the configs as they came: dropout is off only inside the Agent
                 policy = self.policy
-                if is_peft_model(policy) and not getattr(policy.peft_config[policy.active_adapter], "base_model_name_or_path", None):
-                    warnings.warn("the LoRA policy's base model has no name or path to load it from (it was built in memory): "
-                                  "saving the policy with its adapter merged into the weights instead of the adapter alone")
-                    policy = copy.deepcopy(policy).merge_and_unload()
+                if is_peft_model(policy):                 # the adapter alone, if the base it will be loaded onto is this one
+                    base = getattr(policy.peft_config[policy.active_adapter], "base_model_name_or_path", None)
+                    same = _base_matches(policy) if base else False
+                    why = ("its base model has no name or path to load it from (it was built in memory)" if not base else
+                           f"its base weights in memory differ from the files at {base} (trained in place, e.g. by train_sft without an output_dir?)"
+                           if same is False else None)
+                    if why:
+                        warnings.warn(f"saving the LoRA policy with its adapter merged into the weights instead of the adapter alone: {why}")
+                        policy = copy.deepcopy(policy).merge_and_unload()
+                    elif same is None:
+                        warnings.warn(f"saving the LoRA policy's adapter alone, to be loaded onto {base}: no safetensors weights were found "
+                                      "there to check that they are the base in memory; if the base was changed after loading, save it too")
                 policy.save_pretrained(d/"policy")
                 if self.value_model is not None: self.value_model.save_pretrained(d/"critic")
             torch.save(self.value_head.state_dict(), d/"value_head.pt")
@@ -656,7 +702,13 @@ class Agent(nn.Module):
             from peft import AutoPeftModelForCausalLM
             policy = AutoPeftModelForCausalLM.from_pretrained(path/"policy", is_trainable=True, **mk)
         else: policy = AutoModelForCausalLM.from_pretrained(path/"policy", **mk)
-        critic = AutoModel.from_pretrained(path/"critic", **mk) if (path/"critic").exists() else None
+        critic = None
+        if (path/"critic"/"adapter_config.json").exists():    # a LoRA critic: trainable again, like the policy
+            from peft import PeftConfig, AutoPeftModel, AutoPeftModelForCausalLM, AutoPeftModelForFeatureExtraction
+            kind = str(getattr(PeftConfig.from_pretrained(path/"critic"), "task_type", None) or "")
+            auto = {"CAUSAL_LM": AutoPeftModelForCausalLM, "FEATURE_EXTRACTION": AutoPeftModelForFeatureExtraction}.get(kind.split(".")[-1], AutoPeftModel)
+            critic = auto.from_pretrained(path/"critic", is_trainable=True, **mk)
+        elif (path/"critic").exists(): critic = AutoModel.from_pretrained(path/"critic", **mk)
         agent = cls(policy, value_model=critic, **kwargs)
         agent.value_head.load_state_dict(torch.load(path/"value_head.pt", map_location=agent.value_head.weight.device))
         return agent
@@ -673,6 +725,7 @@ class ReferenceModel(nn.Module):
             if not is_peft_model(model): raise ValueError("adapter_disabled=True needs a peft model (get_peft_model(...)); pass a plain model without it")
             self._shared = [model]          # kept out of the module tree: freezing the reference must not freeze the policy's adapter
         else:
+            _check_adapter(model, "reference model")
             self.model = model
             model.requires_grad_(False).eval(); disable_dropout(model); fuse_gelu(model)
         self.adapter_disabled = adapter_disabled
