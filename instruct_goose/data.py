@@ -341,6 +341,34 @@ def check_trainable_loaded(model, # the model about to be trained
                               "onto the GPUs (device_map='auto' with room for all weights, or one device); frozen models (reference, reward model) "
                               "may stay offloaded")
 
+# %% ../nbs/00_data.ipynb #acc0a002
+def _accelerator(what:str, # the config that asks, named in the messages: "RLHFConfig", "SFTConfig"
+                 accelerator=None, # the user's `Accelerator`, checked against `mixed_precision`; None: a new one
+                 accumulate_with:str|None=None, # the setting that accumulates gradients instead of accelerate's, named in the message
+                 **kw, # for a new `Accelerator` (`mixed_precision`: None = accelerate's setting)
+                ):
+    "The accelerator a trainer runs with, its mixed precision as the config asks (accelerate fixes it once per process)."
+    from accelerate import Accelerator
+    mp = kw.get("mixed_precision")
+    if accelerator is None:
+        try: accelerator = Accelerator(**kw)
+        except ValueError as e:                       # accelerate's 'already initialized', said plainly
+            if "already been initialized" not in str(e): raise
+            from accelerate.state import AcceleratorState
+            raise ValueError(f"{what}.mixed_precision={mp!r}, but this process already runs with mixed_precision={AcceleratorState().mixed_precision!r}: "
+                             "accelerate fixes the precision once per process, so give every step (SFT, reward model, PPO) the same one, "
+                             "or run this step in a new process") from e
+    if mp is not None and accelerator.mixed_precision != mp:
+        raise ValueError(f"{what}.mixed_precision={mp!r} but the accelerator runs with {accelerator.mixed_precision!r}: "
+                         f"create it with Accelerator(mixed_precision=...) to match, or leave {what}.mixed_precision=None")
+    n = accelerator.gradient_accumulation_steps
+    if n != 1:                                        # every trainer here accumulates itself (token-weighted) or not at all
+        raise ValueError(f"the Accelerator has gradient_accumulation_steps={n} (Accelerator(gradient_accumulation_steps=...), or `accelerate launch "
+                         f"--gradient_accumulation_steps`): accelerate would divide every gradient by {n}, and {what} does not step through "
+                         f"accelerate's accumulation. Leave accelerate's at 1" + (f" and set {accumulate_with}" if accumulate_with else ""))
+    return accelerator
+
+
 # %% ../nbs/00_data.ipynb #8727456c
 _deferred = threading.local()          # .pending: the (verdict, fail) pairs queued by the open `deferred_checks` block of this thread
 

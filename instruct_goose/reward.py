@@ -13,7 +13,7 @@ from torch import nn, Tensor
 from fastcore.basics import patch
 from transformers import AutoModel, PreTrainedTokenizerBase
 
-from .data import locate, load_model, load_tokenizer, tokenize_for_reward, write_folder, optimizer_step, check_trainable_loaded, _pad_right, _same_vocab
+from .data import locate, load_model, load_tokenizer, tokenize_for_reward, write_folder, optimizer_step, check_trainable_loaded, _pad_right, _same_vocab, _accelerator
 from .agent import fuse_gelu, disable_dropout as _no_dropout, _max_positions, _check_in_vocab, _vocab_size, _check_vocab_size, _as_mask as _mask01, _in_device
 
 # %% auto #0
@@ -348,7 +348,7 @@ def train_reward_model(rm:RewardModel, # the model to train (in place)
         if not ok: raise ValueError(f"{k}={v!r}: use {fix}")          # NaN fails every comparison, so it lands here too
     for name, ds in (("train_ds", train_ds), ("val_ds", val_ds)): _check_fits(rm, ds, name)
     if getattr(rm, "tokenizer", None) is not None: _check_vocab_size(rm.trunk, rm.tokenizer, "the reward model")
-    accelerator = accelerator or Accelerator()
+    accelerator = _accelerator("train_reward_model", accelerator)
     check_trainable_loaded(rm, accelerator, "the reward model")
     g = torch.Generator().manual_seed(seed)
     train_dl = torch.utils.data.DataLoader(train_ds, batch_size=batch_size, shuffle=True, collate_fn=train_ds.collate, generator=g)

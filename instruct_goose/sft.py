@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from .data import locate, load_rows, seed_everything, write_folder, optimizer_step, check_trainable_loaded
 from .agent import _max_positions, _vocab_size, _check_vocab_size
-from .trainer import _accelerator
+from .data import _accelerator
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'save_checkpoint', 'plot_history', 'load_demonstrations', 'tokenize_demonstrations',
@@ -273,10 +273,9 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
              ) -> dict:
     "Supervised fine-tuning on demonstrations (the model is left in eval mode); returns the history (`step`, `loss`, `lr`, `grad_norm`, `tokens`, `val_step`, `val_loss`)."
     config = config or SFTConfig()
-    accelerator = _accelerator("SFTConfig", accelerator, mixed_precision=config.mixed_precision)
+    accelerator = _accelerator("SFTConfig", accelerator, accumulate_with="SFTConfig.gradient_accumulation_steps", mixed_precision=config.mixed_precision)
     check_trainable_loaded(model, accelerator, "the SFT model")
     _check_vocab_size(model, tokenizer, "the SFT model")
-    if accelerator.gradient_accumulation_steps != 1: raise ValueError("train_sft accumulates gradients itself (token-weighted): create the Accelerator without gradient_accumulation_steps and set SFTConfig.gradient_accumulation_steps")
     seed_everything(config.seed)
     train = build_sft_dataset(train_ds, tokenizer, config, "train")
     val = build_sft_dataset(val_ds, tokenizer, config, "validation") if val_ds is not None else None

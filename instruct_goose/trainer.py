@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from fastcore.basics import patch
 
-from .data import optimizer_step, check_trainable_loaded, deferred_checks, _same_vocab
+from .data import optimizer_step, check_trainable_loaded, deferred_checks, _same_vocab, _accelerator
 from .agent import Agent, ReferenceModel, create_reference_model, is_peft_model, _unwrap, _vocab_size, _check_vocab_size, _as_mask as _mask01
 from .gae import compute_rewards, gae, masked_mean, masked_whiten, ends_with_eos, missing_eos_penalty
 from .loss import policy_loss, value_loss, explained_variance, entropy_loss, ptx_loss, FixedKLController, AdaptiveKLController
@@ -91,6 +91,7 @@ class RLHFConfig:
         for k in ("batch_size", "mini_batch_size", "gradient_accumulation_steps", "ppo_epochs", "max_new_tokens", "kl_horizon", "ptx_max_length"):
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise _bad(k, v, "use a positive integer")
+        if self.ptx_max_length < 2: raise _bad("ptx_max_length", self.ptx_max_length, "use 2 or more: a pretraining text needs a token to predict from and one to predict")
         for k in ("forward_batch_size", "ptx_batch_size", "save_every", "save_total_limit", "max_prompt_length", "lora_r"):
             v = getattr(self, k)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1): raise _bad(k, v, "use a positive integer, or None")
@@ -217,28 +218,6 @@ def pad_left(seqs:list, # token-id lists
         if len(s): ids[i, L-len(s):] = torch.as_tensor(s, dtype=torch.long); mask[i, L-len(s):] = 1
     return ids.to(device), mask.to(device)
 
-# %% ../nbs/05_trainer.ipynb #c9d0e1f2
-def _accelerator(what:str, # the config that asks, named in the messages: "RLHFConfig", "SFTConfig"
-                 accelerator=None, # the user's `Accelerator`, checked against `mixed_precision`; None: a new one
-                 **kw, # for a new `Accelerator` (`mixed_precision`: None = accelerate's setting)
-                ):
-    "The accelerator a trainer runs with, its mixed precision as the config asks (accelerate fixes it once per process)."
-    from accelerate import Accelerator
-    mp = kw.get("mixed_precision")
-    if accelerator is None:
-        try: accelerator = Accelerator(**kw)
-        except ValueError as e:                       # accelerate's 'already initialized', said plainly
-            if "already been initialized" not in str(e): raise
-            from accelerate.state import AcceleratorState
-            raise ValueError(f"{what}.mixed_precision={mp!r}, but this process already runs with mixed_precision={AcceleratorState().mixed_precision!r}: "
-                             "accelerate fixes the precision once per process, so give every step (SFT, reward model, PPO) the same one, "
-                             "or run this step in a new process") from e
-    if mp is not None and accelerator.mixed_precision != mp:
-        raise ValueError(f"{what}.mixed_precision={mp!r} but the accelerator runs with {accelerator.mixed_precision!r}: "
-                         f"create it with Accelerator(mixed_precision=...) to match, or leave {what}.mixed_precision=None")
-    return accelerator
-
-
 # %% ../nbs/05_trainer.ipynb #ff0b4982
 def _reward_kind(fn, reward_inputs:str) -> str|None:
     "How to call the reward: 'reward_model', 'text', 'response_text' or 'ids'."
@@ -330,7 +309,7 @@ class RLHFTrainer:
             cols = getattr(ptx_dataset, "column_names", None)
             if cols is not None and "text" not in cols: raise ValueError(f"ptx_dataset has columns {cols} and no 'text': rename the one with the pretraining text to 'text'")
         self._check_trackers()
-        self.accelerator = acc = _accelerator("RLHFConfig", accelerator, log_with=config.log_with, project_dir=config.output_dir, mixed_precision=config.mixed_precision)
+        self.accelerator = acc = _accelerator("RLHFConfig", accelerator, accumulate_with="RLHFConfig.gradient_accumulation_steps", log_with=config.log_with, project_dir=config.output_dir, mixed_precision=config.mixed_precision)
         check_trainable_loaded(model, acc, "the agent (policy, critic)")   # offloaded layers would silently never train
         if config.adaptive_kl and config.kl_horizon * 5 <= config.batch_size * acc.num_processes:   # the controller steps by the global batch
             raise _bad("kl_horizon", config.kl_horizon, f"with {acc.num_processes} processes x batch_size={config.batch_size} episodes per update the adaptive "
@@ -716,25 +695,29 @@ def _next_prompt_indices(self:RLHFTrainer, n_prompts:int):
 
 # %% ../nbs/05_trainer.ipynb #64c2b792
 @patch
+def _prepare_ptx(self:RLHFTrainer) -> list:
+    "The pretraining texts as checked id lists (cut to `ptx_max_length` and the context); `train` calls it before its first iteration."
+    c, ds = self.config, self.ptx_dataset
+    texts = ds["text"] if hasattr(ds, "column_names") else list(ds)
+    L = min(c.ptx_max_length, self._max_positions() or c.ptx_max_length)     # no longer than the model's context
+    if len(texts) == 0: raise ValueError("ptx_dataset is empty: PPO-ptx needs pretraining text")
+    if isinstance(texts[0], str):
+        if self.tokenizer is None: raise ValueError("ptx_dataset holds text: pass tokenizer= to RLHFTrainer")
+        ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=True, max_length=L)["input_ids"]
+    else: ids = [list(x)[:L] for x in texts]
+    ids = [x for x in ids if len(x) >= 2]
+    if not ids: raise ValueError("ptx_dataset has no text of 2 or more tokens: PPO-ptx needs pretraining text")
+    V = _vocab_size(self.unwrapped.policy)
+    bad = next((i for i, x in enumerate(ids) if min(x) < 0 or max(x) >= V), None)   # on the host, once: on a GPU an
+    if bad is not None:                                                             # out-of-range id is a device-side assert
+        raise ValueError(f"ptx_dataset text {bad} holds token ids outside the policy's vocabulary [0, {V}): tokenize it with the policy's own tokenizer")
+    return ids
+
+@patch
 def _ptx_loss(self:RLHFTrainer, n:int):
     "ptx_coef x mean NLL of `n` pretraining texts under the current policy (temperature 1)."
     c, dev = self.config, self.accelerator.device
-    if self._ptx_ids is None:
-        ds = self.ptx_dataset
-        texts = ds["text"] if hasattr(ds, "column_names") else list(ds)
-        L = min(c.ptx_max_length, self._max_positions() or c.ptx_max_length)     # no longer than the model's context
-        if len(texts) == 0: raise ValueError("ptx_dataset is empty: PPO-ptx needs pretraining text")
-        if isinstance(texts[0], str):
-            if self.tokenizer is None: raise ValueError("ptx_dataset holds text: pass tokenizer= to RLHFTrainer")
-            ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=True, max_length=L)["input_ids"]
-        else: ids = [list(x)[:L] for x in texts]
-        self._ptx_ids = [x for x in ids if len(x) >= 2]
-        if not self._ptx_ids: raise ValueError("ptx_dataset has no text of 2 or more tokens: PPO-ptx needs pretraining text")
-        V = _vocab_size(self.unwrapped.policy)
-        bad = next((i for i, x in enumerate(self._ptx_ids) if min(x) < 0 or max(x) >= V), None)   # on the host, once: on a GPU an
-        if bad is not None:                                                                       # out-of-range id is a device-side assert
-            self._ptx_ids = None
-            raise ValueError(f"ptx_dataset text {bad} holds token ids outside the policy's vocabulary [0, {V}): tokenize it with the policy's own tokenizer")
+    if self._ptx_ids is None: self._ptx_ids = self._prepare_ptx()   # kept only once every check passed: a fixed dataset is read again
     m = c.ptx_batch_size or n
     seqs = [self._ptx_ids[i] for i in torch.randint(len(self._ptx_ids), (m,), generator=self.ptx_generator).tolist()]
     L = max(len(s) for s in seqs)
@@ -786,6 +769,7 @@ def train(self:RLHFTrainer,
     ids = self.prepare_prompts(prompt_dataset, text_column)
     if self.reward_fn is None: raise ValueError("train() needs a reward: pass reward_fn= to RLHFTrainer")
     if c.save_every: _check_checkpointable(acc)                      # before any iteration is spent, not at the first save
+    if c.ptx_coef > 0 and self._ptx_ids is None: self._ptx_ids = self._prepare_ptx()   # bad pretraining text: now, not after a rollout
     self.prompts_digest = [len(ids), hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:16]]   # saved in checkpoints
     if resume_from is not None:
         self.load_checkpoint(resume_from)
@@ -810,7 +794,8 @@ def train(self:RLHFTrainer,
     try:
         while self.iteration < num_iterations:
             idx, next_pos = self._next_prompt_indices(len(ids))
-            gen_state = self.gen_generator.get_state()
+            gens = (self.gen_generator, self.shuffle_generator, self.ptx_generator)
+            states = [g.get_state() for g in gens]
             try:
                 timings, t = {}, time.perf_counter()
                 q, qm = pad_left([ids[i] for i in idx], pad_id, acc.device)
@@ -824,7 +809,7 @@ def train(self:RLHFTrainer,
                 stats = self.step(ro.query, ro.response, scores, ro.query_mask, ro.response_mask,
                                   old_logprobs=old_logprobs, old_values=old_values, timings=timings)
             except BaseException:
-                self.gen_generator.set_state(gen_state)      # a failed iteration leaves no trace
+                for g, s in zip(gens, states): g.set_state(s)    # a failed iteration leaves no trace (before its first update)
                 raise
             self.data_epoch, self.data_pos = next_pos
             self.iteration += 1; self.episodes += G
@@ -963,7 +948,8 @@ def save_checkpoint(self:RLHFTrainer, output_dir=None) -> Path:
         _write_text(root/"latest", name)
         shutil.rmtree(old, ignore_errors=True)
         if self.config.save_total_limit:
-            olds = sorted(p for p in root.glob("iter-*") if p.is_dir() and p.name != name)
+            olds = sorted((p for p in root.glob("iter-*") if p.is_dir() and p.name != name),      # oldest written first: another run's
+                          key=lambda p: (p.stat().st_mtime_ns, p.name))                            # higher numbers are not kept over ours
             for p in olds[:max(0, len(olds) - self.config.save_total_limit + 1)]: shutil.rmtree(p, ignore_errors=True)
     acc.wait_for_everyone()
     return final
