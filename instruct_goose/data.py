@@ -342,7 +342,7 @@ def check_trainable_loaded(model, # the model about to be trained
                               "may stay offloaded")
 
 # %% ../nbs/00_data.ipynb #acc0a002
-def _accelerator(what:str, # the config that asks, named in the messages: "RLHFConfig", "SFTConfig"
+def _accelerator(what:str, # who asks, named in the messages: "RLHFConfig", "SFTConfig", "train_reward_model"
                  accelerator=None, # the user's `Accelerator`, checked against `mixed_precision`; None: a new one
                  accumulate_with:str|None=None, # the setting that accumulates gradients instead of accelerate's, named in the message
                  **kw, # for a new `Accelerator` (`mixed_precision`: None = accelerate's setting)

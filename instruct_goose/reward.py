@@ -337,7 +337,6 @@ def train_reward_model(rm:RewardModel, # the model to train (in place)
                        verbose:bool=True, # print the validation loss and accuracy after each epoch
                       ) -> dict: # history: per step `step`, `loss`, `accuracy`, `lr`; per validation `val_step`, `epoch`, `val_loss`, `val_accuracy`, `seconds`
     "Train a reward model on comparisons; returns the history of losses and accuracies."
-    from accelerate import Accelerator
     from tqdm.auto import tqdm
     from transformers import get_scheduler
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1 or len(train_ds) == 0: raise ValueError(f"need epochs >= 1 and a non-empty training set (got epochs={epochs}, {len(train_ds)} examples)")

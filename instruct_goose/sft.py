@@ -18,9 +18,8 @@ from transformers import PreTrainedTokenizerBase, get_scheduler
 from accelerate import Accelerator
 from tqdm import tqdm
 
-from .data import locate, load_rows, seed_everything, write_folder, optimizer_step, check_trainable_loaded
+from .data import locate, load_rows, seed_everything, write_folder, optimizer_step, check_trainable_loaded, _accelerator
 from .agent import _max_positions, _vocab_size, _check_vocab_size
-from .data import _accelerator
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'save_checkpoint', 'plot_history', 'load_demonstrations', 'tokenize_demonstrations',
