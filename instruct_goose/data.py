@@ -469,6 +469,18 @@ def _check_columns(ds, expected:dict, what:str):
                          f"or rename them with ds.rename_column")
 
 # %% ../nbs/00_data.ipynb #81b860b9
+def _added_prefix(tokenizer) -> list:
+    "The id a tokenizer puts before every text (Llama's BOS) as a one-element list; [] when it adds none (GPT-2)."
+    if tokenizer is None: return []
+    a, b = tokenizer("a", add_special_tokens=True)["input_ids"], tokenizer("a", add_special_tokens=False)["input_ids"]
+    return a[:1] if len(a) > len(b) and a[:1] != b[:1] else []
+
+def _one_bos(tokenizer, texts:list, ids:list) -> list:
+    "`ids` of `texts` tokenized with special tokens, without the BOS the tokenizer added to a text that writes its own (a chat template's)."
+    head, bos = _added_prefix(tokenizer), tokenizer.bos_token
+    if not head or not bos: return ids
+    return [x[1:] if x[:2] == head * 2 and t.lstrip().startswith(bos) else x for t, x in zip(texts, ids)]
+
 def tokenize_for_reward(tokenizer:PreTrainedTokenizerBase, # any tokenizer
                         texts:list, # the texts (prompt + response)
                         max_length:int|None=None, # keep at most this many tokens, cutting from the LEFT; None: no limit
@@ -477,7 +489,7 @@ def tokenize_for_reward(tokenizer:PreTrainedTokenizerBase, # any tokenizer
     if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1):
         raise ValueError(f"max_length={max_length!r}: use a positive integer, or None for no limit")
     texts = list(texts)
-    ids = tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"]   # no "too long" warning: we cut below
+    ids = _one_bos(tokenizer, texts, tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"])   # no "too long" warning: we cut below
     cut = [max_length is not None and len(x) > max_length for x in ids]
     long = [i for i, c in enumerate(cut) if c]
     if long:
@@ -503,6 +515,12 @@ def _report_skips(name, n_skipped:Counter, n:int):
     if sum(n_skipped.values()): warnings.warn(f"{name} skipped {sum(n_skipped.values())} of {n} rows: {dict(n_skipped)}", stacklevel=3)
 
 # %% ../nbs/00_data.ipynb #96c0c5d9
+def _prompt_inside(prompts, *columns) -> bool:
+    "Whether every text of `columns` (a text, or a list of texts, per row) already contains its row's prompt: whole conversations."
+    rows = [i for i, p in enumerate(prompts) if isinstance(p, str) and p.strip()]
+    texts = lambda x: x if isinstance(x, (list, tuple)) else [x]
+    return bool(rows) and all(isinstance(t, str) and prompts[i].strip() in t for col in columns for i in rows for t in texts(col[i]))
+
 class PairDataset(torch.utils.data.Dataset):
     "Preference pairs (prompt, chosen, rejected), tokenised for reward-model training."
     def __init__(self, data, # a `datasets.Dataset`, list of dicts, DataFrame, file path or hub name
@@ -516,9 +534,14 @@ class PairDataset(torch.utils.data.Dataset):
         if tokenizer.pad_token_id is None: raise ValueError("the tokenizer has no pad token: set tokenizer.pad_token = tokenizer.eos_token (load_tokenizer does)")
         ds = load_preference_data(data, split)
         cols = {"chosen_column": chosen_column, "rejected_column": rejected_column}
-        if prompt_column is None and "prompt" in ds.column_names: prompt_column = "prompt"
+        auto = prompt_column is None and "prompt" in ds.column_names
+        if auto: prompt_column = "prompt"
         if prompt_column is not None: cols["prompt_column"] = prompt_column
         _check_columns(ds, cols, "PairDataset")
+        if auto and _prompt_inside(ds["prompt"], ds[chosen_column], ds[rejected_column]):
+            warnings.warn(f"PairDataset: every {chosen_column!r} and {rejected_column!r} text already holds its row's 'prompt' (whole conversations, "
+                          "e.g. from a chat template), so the 'prompt' column is not prepended again; pass prompt_column='prompt' to prepend it anyway")
+            prompt_column = None; del cols["prompt_column"]
         self.tokenizer, self.max_length, self.prompt_column = tokenizer, max_length, prompt_column
         prompts = ds[prompt_column] if prompt_column else [""] * len(ds)
         self.n_skipped, keep = Counter(), []
@@ -527,6 +550,7 @@ class PairDataset(torch.utils.data.Dataset):
                 if x is not None and not isinstance(x, str):
                     raise ValueError(f"PairDataset: row {i} holds {type(x).__name__} in column {col!r}, not text"
                                      + (" (chat messages?): turn each conversation into text first, e.g. tokenizer.apply_chat_template(messages, tokenize=False)"
+                                        + " (conversations that include the prompt turn are used whole; the 'prompt' column is then not prepended)"
                                         if isinstance(x, (list, tuple)) else ": give every prompt and response as a string"))
             if _is_empty(c) or _is_empty(r): self.n_skipped["empty text"] += 1
             elif c == r: self.n_skipped["chosen == rejected"] += 1
@@ -569,12 +593,17 @@ class RankingDataset(torch.utils.data.Dataset):
                 ):
         if tokenizer.pad_token_id is None: raise ValueError("the tokenizer has no pad token: set tokenizer.pad_token = tokenizer.eos_token (load_tokenizer does)")
         ds = load_preference_data(data, split)
-        if prompt_column is None and "prompt" in ds.column_names: prompt_column = "prompt"
+        auto = prompt_column is None and "prompt" in ds.column_names
+        if auto: prompt_column = "prompt"
         if ranks_column is None and "ranks" in ds.column_names: ranks_column = "ranks"
         cols = {"responses_column": responses_column}
         if prompt_column is not None: cols["prompt_column"] = prompt_column
         if ranks_column is not None: cols["ranks_column"] = ranks_column
         _check_columns(ds, cols, "RankingDataset")
+        if auto and _prompt_inside(ds["prompt"], ds[responses_column]):
+            warnings.warn(f"RankingDataset: every response in {responses_column!r} already holds its row's 'prompt' (whole conversations), so the "
+                          "'prompt' column is not prepended again; pass prompt_column='prompt' to prepend it anyway")
+            prompt_column = None
         self.tokenizer, self.max_length, self.prompt_column, self.ranks_column = tokenizer, max_length, prompt_column, ranks_column
         self.n_skipped, self.n_truncated = Counter(), 0
         self.input_ids, self.ranks, self.index = [], [], []

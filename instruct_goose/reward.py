@@ -156,7 +156,12 @@ def normalize(self:RewardModel, texts_or_scores, # reference texts (SFT samples,
               batch_size:int|None=None, # texts per forward pass
              ) -> dict: # {"mean": mu, "std": s} that were stored
     "Set the stored bias (and gain) so that the reference responses score mean 0 (and std 1)."
-    raw = texts_or_scores if isinstance(texts_or_scores, Tensor) else self.score_texts(texts_or_scores, batch_size=batch_size, raw=True)
+    x = texts_or_scores
+    if _is_texts(x): raw = self.score_texts(x, batch_size=batch_size, raw=True)
+    else:                                             # scores: a tensor, a list or a numpy array of numbers
+        try: raw = torch.as_tensor(x, dtype=torch.float32)
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise ValueError(f"normalize takes reference texts (a list of strings) or their raw scores (numbers), got {type(x).__name__}: {str(x)[:60]}") from e
     raw = raw.detach().float().flatten()
     if not torch.isfinite(raw).all(): raise ValueError(f"{int((~torch.isfinite(raw)).sum())} of the {raw.numel()} reference scores are NaN or inf: pass finite scores (or texts)")
     if raw.numel() < (2 if unit_std else 1): raise ValueError(f"normalize needs at least {2 if unit_std else 1} reference samples, got {raw.numel()}")

@@ -18,7 +18,7 @@ from transformers import PreTrainedTokenizerBase, get_scheduler
 from accelerate import Accelerator
 from tqdm import tqdm
 
-from .data import locate, load_rows, seed_everything, write_folder, optimizer_step, check_trainable_loaded, _accelerator
+from .data import locate, load_rows, seed_everything, write_folder, optimizer_step, check_trainable_loaded, _accelerator, _one_bos
 from .agent import _max_positions, _vocab_size, _check_vocab_size
 
 # %% auto #0
@@ -71,9 +71,10 @@ def tokenize_demonstrations(ds:Dataset, # demonstrations (see `load_demonstratio
     if n_empty: warnings.warn(f"skipped {n_empty} of {len(targets)} demonstrations with an empty {response_column if pairs else text_column!r}")
     targets = [targets[i] for i in keep]
     target_ids = tokenizer(targets, add_special_tokens=not pairs, verbose=False)["input_ids"]   # too long: cut (and counted) below
+    if not pairs: target_ids = _one_bos(tokenizer, targets, target_ids)     # a text that writes its own BOS (a chat template) gets no second one
     if pairs:
         ptexts = [prompts[i] for i in keep]
-        prompt_ids = tokenizer(ptexts, add_special_tokens=True, verbose=False)["input_ids"]
+        prompt_ids = _one_bos(tokenizer, ptexts, tokenizer(ptexts, add_special_tokens=True, verbose=False)["input_ids"])
         # a tokenizer configured to add EOS would put one after the prompt: the prompt does not end the document
         prompt_ids = [p[:-1] if eos is not None and p[-1:] == [eos] and not (tokenizer.eos_token and t.rstrip().endswith(tokenizer.eos_token)) else p
                       for p, t in zip(prompt_ids, ptexts)]
@@ -85,10 +86,12 @@ def tokenize_demonstrations(ds:Dataset, # demonstrations (see `load_demonstratio
         if max_length is not None and len(p) + len(r) > max_length:
             n_trunc += 1
             head = p[:1] if p[:1] and p[0] in tokenizer.all_special_ids else []   # BOS stays first, as at generation time
-            room = max_length - len(r) - len(head)                               # for the rest of the prompt
-            p = head + p[len(p) - room:] if room > 0 else head if room == 0 else []
-            if len(r) > max_length:
-                r = r[:max_length]; n_lost_eos += add_eos
+            least = head or p[-1:]                # a prompt keeps one token at least: the first target must have one to be predicted from
+            if len(least) + len(r) > max_length:  # the response alone is too long: cut its end (and its EOS)
+                p, r = least, r[:max_length - len(least)]; n_lost_eos += add_eos
+            else:
+                room = max_length - len(r) - len(head)                           # for the rest of the prompt
+                p = head + (p[len(p) - room:] if room > 0 else [])
         input_ids.append(p + r); labels.append([IGNORE_INDEX]*len(p) + r)
     if n_trunc: warnings.warn(f"truncated {n_trunc} of {len(input_ids)} demonstrations to max_length={max_length} tokens"
                               + (f"; {n_lost_eos} lost their EOS (responses longer than max_length): raise max_length to keep them whole" if n_lost_eos else ""))

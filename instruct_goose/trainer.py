@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from fastcore.basics import patch
 
-from .data import optimizer_step, check_trainable_loaded, deferred_checks, _same_vocab, _accelerator
+from .data import optimizer_step, check_trainable_loaded, deferred_checks, _same_vocab, _accelerator, _added_prefix, _one_bos
 from .agent import Agent, ReferenceModel, create_reference_model, is_peft_model, _unwrap, _vocab_size, _check_vocab_size, _as_mask as _mask01
 from .gae import compute_rewards, gae, masked_mean, masked_whiten, ends_with_eos, missing_eos_penalty
 from .loss import policy_loss, value_loss, explained_variance, entropy_loss, ptx_loss, FixedKLController, AdaptiveKLController
@@ -574,12 +574,6 @@ def _iteration_stats(self:RLHFTrainer, rb:RolloutBatch, timings:dict) -> dict:
 # %% ../nbs/05_trainer.ipynb #75c66b05
 def _valid_rows(ids:Tensor, mask:Tensor) -> list: return [row[m.bool()].tolist() for row, m in zip(ids, mask)]
 
-def _added_prefix(tokenizer) -> list:
-    "The id a tokenizer puts before every text (Llama's BOS) as a one-element list; [] when it adds none (GPT-2)."
-    if tokenizer is None: return []
-    a, b = tokenizer("a", add_special_tokens=True)["input_ids"], tokenizer("a", add_special_tokens=False)["input_ids"]
-    return a[:1] if len(a) > len(b) and a[:1] != b[:1] else []
-
 @patch
 def decode(self:RLHFTrainer, q:Tensor, qm:Tensor, r:Tensor, rm:Tensor, with_query:bool=True) -> list:
     "The episodes as strings (prompt + response, or the response alone), special tokens dropped."
@@ -660,7 +654,7 @@ def prepare_prompts(self:RLHFTrainer,
         other = [i for i, x in enumerate(items) if not isinstance(x, str)]
         if other: raise ValueError(f"prompts {other[:10]} are not text while the first one is: give every prompt as text, or every one as token ids")
         if self.tokenizer is None: raise ValueError("the prompts are text but the trainer has no tokenizer: pass tokenizer= to RLHFTrainer, or pre-tokenise the prompts (input_ids)")
-        ids = self.tokenizer(list(items), add_special_tokens=True, verbose=False)["input_ids"]   # long ones: cut or refused below
+        ids = _one_bos(self.tokenizer, items, self.tokenizer(list(items), add_special_tokens=True, verbose=False)["input_ids"])   # long ones: cut or refused below
     else:
         if isinstance(items[0], (list, tuple)) and items[0] and isinstance(items[0][0], Mapping):
             raise ValueError("the prompts are chat messages (lists of {'role', 'content'} dicts): turn each into text first, e.g. "
