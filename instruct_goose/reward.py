@@ -382,7 +382,7 @@ def train_reward_model(rm:RewardModel, # the model to train (in place)
         model.train()
         bar = tqdm(train_dl, desc=f"epoch {epoch}/{epochs}", disable=not (progress and accelerator.is_local_main_process), leave=False)
         for batch in bar:
-            loss, stats, _ = reward_step(model, batch)
+            loss, stats, terms = reward_step(model, batch)
             accelerator.backward(loss)
             gn = float(accelerator.clip_grad_norm_(model.parameters(), max_grad_norm if max_grad_norm is not None else float("inf")))   # inf: the norm only
             if accelerator.scaler is None and not math.isfinite(gn):    # a NaN/inf loss or backward: stop before the update (clipping cannot fix a
@@ -396,6 +396,9 @@ def train_reward_model(rm:RewardModel, # the model to train (in place)
                                  "overflowed; lower lr, or use float32. The weights were not updated at this step")
             hist["lr"].append(sched.get_last_lr()[0])          # the learning rate of this step
             optimizer_step(opt, sched); opt.zero_grad()
+            if accelerator.num_processes > 1:                  # the run's loss and accuracy, not this process's batch alone
+                tot = accelerator.reduce(torch.stack([loss.detach().float(), terms["correct"].sum().float(), terms["n_pairs"].sum().float()]), "sum").tolist()
+                stats = {**stats, "loss": tot[0] / accelerator.num_processes, "accuracy": tot[1] / max(tot[2], 1.0)}
             step += 1
             hist["step"].append(step); hist["loss"].append(stats["loss"]); hist["accuracy"].append(stats["accuracy"])
             bar.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['accuracy']:.2f}")

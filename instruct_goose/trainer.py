@@ -487,6 +487,25 @@ def compute_loss(self:RLHFTrainer,
 _MAX_STATS = ("ratio_max",)   # statistics that are maxima: reduced with max over micro-batches, minibatches and processes
 
 @patch
+def _agree(self:RLHFTrainer,
+           err:Exception|None, # this process's error, None if it went well
+           what:str, # the phase, for the other processes' message
+           n:int|None=None, # episodes on this process (step): every process must bring as many
+          ):
+    "With several processes: raise on every one when any failed (or their episode counts differ), before a collective could hang."
+    acc = self.accelerator
+    if acc.num_processes > 1:
+        flags = acc.gather(torch.tensor([[float(err is not None), float(n or 0)]], device=acc.device)).tolist()
+        bad = [i for i, (f, _) in enumerate(flags) if f]
+        if err is None and bad: raise RuntimeError(f"{what} failed on process {', '.join(map(str, bad))} (its error is printed there): stopping this "
+                                                   "process too, before any gradient is synchronised")
+        counts = [int(k) for _, k in flags]
+        if err is None and n is not None and len(set(counts)) > 1:
+            raise ValueError(f"step() got {counts} episodes on processes {list(range(len(counts)))}: every process must pass the same number "
+                             "(each runs the same minibatches, whose gradients are averaged across processes)")
+    if err is not None: raise err
+
+@patch
 def _ptx_step(self:RLHFTrainer, n:int, weight:float) -> dict:
     "Backward of PPO-ptx's term on `n` pretraining texts (gradients accumulate, no sync); its statistics as 0-d tensors."
     with self.accelerator.no_sync(self.model):
@@ -508,7 +527,10 @@ def step(self:RLHFTrainer,
     "One PPO iteration on given episodes: rollout quantities, `ppo_epochs` epochs of minibatch updates, KL controller update."
     c, acc = self.config, self.accelerator
     timings = timings if timings is not None else {}
-    rb = self.make_rollout(queries, responses, scores, query_mask, response_mask, old_logprobs, old_values, timings)
+    err, rb = None, None
+    try: rb = self.make_rollout(queries, responses, scores, query_mask, response_mask, old_logprobs, old_values, timings)
+    except Exception as e: err = e
+    self._agree(err, "the rollout (make_rollout)", len(rb) if rb is not None else 0)
     t0 = time.perf_counter()
     B = len(rb)
     self.minibatch_stats = []
@@ -529,8 +551,12 @@ def step(self:RLHFTrainer,
             for j, mi in enumerate(micro):
                 if c.ptx_coef > 0: pstats.append(self._ptx_step(len(mi), len(mi) / len(idx)))
                 with contextlib.nullcontext() if j == len(micro) - 1 else acc.no_sync(self.model):
-                    with deferred_checks():                                  # the forward's input checks: one host read, before the backward
-                        loss, st = self.minibatch_loss(rb[mi], floats=False)   # (no gradient synced, no weight changed); statistics stay on the device
+                    err = None
+                    try:
+                        with deferred_checks():                              # the forward's input checks: one host read, before the backward
+                            loss, st = self.minibatch_loss(rb[mi], floats=False)   # (no gradient synced, no weight changed); statistics stay on the device
+                    except Exception as e: err = e
+                    self._agree(err, "a micro-batch's checks")              # several processes: all stop, or none
                     acc.backward(loss * w[j])
                 mstats.append(st)
             st = {k: torch.stack([s[k] for s in mstats]).max() if k in _MAX_STATS else sum(s[k] * wj for s, wj in zip(mstats, w)) for k in mstats[0]}
@@ -792,13 +818,17 @@ def train(self:RLHFTrainer,
             states = [g.get_state() for g in gens]
             try:
                 timings, t = {}, time.perf_counter()
-                q, qm = pad_left([ids[i] for i in idx], pad_id, acc.device)
-                ro = self.generate(q, qm)
-                timings["time/generate"] = time.perf_counter() - t; t = time.perf_counter()
-                scores = self.score(ro.query, ro.query_mask, ro.response, ro.response_mask)
-                if c.missing_eos_penalty is not None:
-                    scores = missing_eos_penalty(scores, ends_with_eos(ro.response, ro.response_mask, self._eos_id()), c.missing_eos_penalty)
-                timings["time/reward"] = time.perf_counter() - t
+                err = None
+                try:
+                    q, qm = pad_left([ids[i] for i in idx], pad_id, acc.device)
+                    ro = self.generate(q, qm)
+                    timings["time/generate"] = time.perf_counter() - t; t = time.perf_counter()
+                    scores = self.score(ro.query, ro.query_mask, ro.response, ro.response_mask)
+                    if c.missing_eos_penalty is not None:
+                        scores = missing_eos_penalty(scores, ends_with_eos(ro.response, ro.response_mask, self._eos_id()), c.missing_eos_penalty)
+                    timings["time/reward"] = time.perf_counter() - t
+                except Exception as e: err = e
+                self._agree(err, f"iteration {self.iteration + 1}'s sampling or scoring")
                 old_logprobs, old_values = self._reusable(ro)
                 stats = self.step(ro.query, ro.response, scores, ro.query_mask, ro.response_mask,
                                   old_logprobs=old_logprobs, old_values=old_values, timings=timings)
@@ -915,7 +945,7 @@ def save_checkpoint(self:RLHFTrainer, output_dir=None) -> Path:
             if old != needed: shutil.rmtree(old, ignore_errors=True)
         tmp.mkdir()
     acc.wait_for_everyone()
-    failed = torch.zeros(1, device=acc.device)
+    failed, err = torch.zeros(1, device=acc.device), None
     try:
         _write_file(self._rng_state(), tmp/f"rng-rank{acc.process_index}.pt")
         if acc.is_main_process:
@@ -927,13 +957,16 @@ def save_checkpoint(self:RLHFTrainer, output_dir=None) -> Path:
                              scaler=acc.scaler.state_dict() if getattr(acc, "scaler", None) is not None else None,    # fp16's loss scale
                              prompts=getattr(self, "prompts_digest", None)),                  # the prompt set the data position counts in
                         tmp/"trainer_state.pt")
-    except BaseException:
+    except BaseException as e:
         if acc.num_processes == 1:
             shutil.rmtree(tmp, ignore_errors=True); raise
-        failed += 1
-    if acc.num_processes > 1 and acc.reduce(failed, "sum").item() > 0:
-        if acc.is_main_process: shutil.rmtree(tmp, ignore_errors=True)
-        raise RuntimeError(f"saving {final} failed on a process; the previous checkpoint is intact")
+        failed += 1; err = e
+    if acc.num_processes > 1:
+        bad = [i for i, f in enumerate(acc.gather(failed).tolist()) if f]
+        if bad:
+            if acc.is_main_process: shutil.rmtree(tmp, ignore_errors=True)
+            cause = f": {type(err).__name__}: {err}" if err is not None else " (its error is printed there)"
+            raise RuntimeError(f"saving {final} failed on process {', '.join(map(str, bad))}{cause}; the previous checkpoint is intact") from err
     if acc.is_main_process:
         _fsync_dir(tmp)
         old = root/f".old-{name}"
