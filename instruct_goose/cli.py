@@ -52,7 +52,7 @@ def toy_tokenizer():
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", padding_side="left")
 
 # %% ../nbs/07_cli.ipynb #32016bec
-import dataclasses, difflib, json, os, re, sys, time
+import dataclasses, difflib, json, os, re, sys, time, warnings
 from pathlib import Path
 import torch
 
@@ -99,9 +99,13 @@ def _closest_key(k:str, names:list) -> list:
     if best is not None and pre(best) >= 4: return [best]
     return difflib.get_close_matches(k, names, n=1)
 
+def _kinds(ann) -> set:
+    "The names in an annotation: {'str', 'None'} for `str|None`."
+    return {a.strip() for a in (ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann))).split("|")}
+
 def _type_problem(v, ann) -> str|None:
     "Why `v` does not fit a plain annotation (int, float, bool, str, or one of them or None); None if it fits or the annotation is another kind."
-    kinds = {a.strip() for a in (ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann))).split("|")}
+    kinds = _kinds(ann)
     if not kinds <= {"int", "float", "bool", "str", "None"}: return None       # lists, Any, ...: the dataclass checks those
     if v is None: return None if "None" in kinds else "must not be null"
     fits = {"bool": isinstance(v, bool), "int": isinstance(v, int) and not isinstance(v, bool),
@@ -113,14 +117,20 @@ def _type_problem(v, ann) -> str|None:
 def build_config(cls, # a dataclass, e.g. `RLHFConfig`
                  values:dict, # keys and values from YAML and `--set`
                  what:str="config", # how to name it in messages
+                 extra:tuple=(), # keys the command takes besides the dataclass's (named in hints)
                 ):
     "Instantiate `cls` from `values`; unknown keys and invalid values become one-line `CLIError`s."
     names = [f.name for f in dataclasses.fields(cls)]
+    known = [n for n in names if n != "output_dir"] + list(extra)        # output_dir is --output-dir's, never a key
     for k in values:
         if k not in names:
-            close = _closest_key(k, names)
-            hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(names)}"
+            close = _closest_key(k, known)
+            hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(known)}"
             raise CLIError(f"unknown {what} key {k!r}: {hint}")
+    values = dict(values)
+    for f in dataclasses.fields(cls):                  # YAML 1.1 reads no/yes/off/on as booleans: a text setting gets its text back
+        if isinstance(values.get(f.name), bool) and "str" in _kinds(f.type) and "bool" not in _kinds(f.type):
+            values[f.name] = "yes" if values[f.name] else "no"
     for f in dataclasses.fields(cls):
         if f.name in values and (why := _type_problem(values[f.name], f.type)): raise CLIError(f"invalid {what}: {f.name} {why}")
     try: return cls(**values)
@@ -143,46 +153,70 @@ def prepare_output_dir(path:str|Path, # the run's folder
                        command:str, # the subcommand, e.g. "ppo"
                        config:dict, # what `run.json` records
                        resume:bool=False, # continue a run of the same command in this folder
-                       overwrite:bool=False, # delete whatever the folder holds
+                       overwrite:bool=False, # replace the run the folder holds
+                       inputs:tuple=(), # the run's input paths (model, data): --overwrite must not delete them
                       ) -> Path:
     "Create or validate a run folder, and record the run in `run.json` (under `accelerate launch`: every process checks, the main one writes)."
     import shutil
     p = Path(path)
     rec = p/"run.json"
+    named = [str(i) for i in inputs if isinstance(i, (str, Path))]    # recorded, and compared on --resume
     files = list(p.iterdir()) if p.exists() else []
     started_only = bool(files) and [f.name for f in files] == ["run.json"] and not resume   # a run that stopped before writing anything
     wipe = False
     if files and not started_only:
-        if overwrite: wipe = True
+        if overwrite:
+            if not rec.exists():
+                raise CLIError(f"--overwrite: {str(p)!r} holds files but no instruct-goose run (no run.json): refusing to delete them; "
+                               "choose another --output-dir, or empty the folder yourself")
+            inside = [str(i) for i in inputs if isinstance(i, (str, Path)) and Path(i).exists() and Path(i).resolve().is_relative_to(p.resolve())]
+            if inside: raise CLIError(f"--overwrite would delete {inside[0]!r}, an input of this run, with the folder {str(p)!r}: "
+                                      "choose another --output-dir, or move the input out of it first")
+            wipe = True
         elif resume:
             if not rec.exists(): raise CLIError(f"--resume: {str(p)!r} holds no instruct-goose run (no run.json): choose the folder of the run to resume")
-            prev = json.loads(rec.read_text()).get("command")
+            record = json.loads(rec.read_text())
+            prev = record.get("command")
             if prev != command: raise CLIError(f"--resume: {str(p)!r} holds a {prev!r} run, not {command!r}: resume it with `instruct-goose {prev}`")
+            if record.get("inputs") is not None and record["inputs"] != named:
+                warnings.warn(f"--resume with other inputs than the run started with ({record['inputs']} then, {named} now): the model, the "
+                              "data or the reward change in the middle of the run, so it is not a continuation of the same run")
         else:
             prev = json.loads(rec.read_text()).get("command") if rec.exists() else None
             if prev is not None and prev != command:   # --resume cannot continue another command's run
                 raise CLIError(f"output folder {str(p)!r} already holds a {prev!r} run, not a {command!r} one: choose another --output-dir, or pass --overwrite to replace it")
             what = f"a {prev!r} run" if prev is not None else "other files"
-            raise CLIError(f"output folder {str(p)!r} already holds {what}: pass --resume to continue it, --overwrite to replace it, or choose another --output-dir")
+            fix = "pass --resume to continue it, --overwrite to replace it, or choose another --output-dir" if prev is not None else "choose another --output-dir"
+            raise CLIError(f"output folder {str(p)!r} already holds {what}: {fix}")
     elif resume: raise CLIError(f"--resume: {str(p)!r} holds no run to resume: drop --resume to start one")
     procs = _processes()
     procs.wait_for_everyone()                          # every process has seen the folder as it was...
     if procs.is_main_process:                          # ...before one of them changes it
         if wipe: shutil.rmtree(p)
         p.mkdir(parents=True, exist_ok=True)
-        rec.write_text(json.dumps({"command": command, "config": config}, indent=2, default=str))
+        if not resume:                                 # a resume keeps the record of the run it continues (it may yet be refused)
+            rec.write_text(json.dumps({"command": command, "config": config, "inputs": named}, indent=2, default=str))
     procs.wait_for_everyone()
     return p
 
 
 # %% ../nbs/07_cli.ipynb #4ec91298
+def _run_model(name:str) -> str:
+    "The model folder meant by `name`: a step's run folder (with run.json) means its `model/`."
+    p = Path(str(name)).expanduser()
+    return str(p/"model") if (p/"run.json").is_file() and (p/"model").is_dir() else name
+
 def _load_lm(name:str):
-    "Model and tokenizer by hub name or path, with a one-line error when they cannot be found."
+    "Model and tokenizer by hub name or path (a run folder: its model), with a one-line error when they cannot be found."
     from instruct_goose.data import load_model, load_tokenizer
+    name = _run_model(name)
     try: return load_model(name), load_tokenizer(name)
     except (OSError, ValueError, FileNotFoundError) as e:
-        raise CLIError(f"cannot load model {name!r}: it is not a model folder (with config.json) and could not be fetched from the hub "
-                       f"({str(e).splitlines()[0][:160]}); pass a local folder or a hub name such as 'gpt2', or set $INSTRUCT_GOOSE_DATA")
+        p = Path(str(name)).expanduser()
+        if p.is_dir(): raise CLIError(f"cannot load model {name!r}: the folder holds no model and tokenizer ({str(e).splitlines()[0]}); "
+                                      "pass a folder written by save_pretrained (or by instruct-goose sft/ppo: its run folder or its model/)")
+        raise CLIError(f"cannot load model {name!r}: no such folder, and no hub model of that name could be fetched "
+                       f"({str(e).splitlines()[0]}); pass a local folder or a hub name such as 'gpt2', or set $INSTRUCT_GOOSE_DATA")
 
 def _load_rows(name, what:str, split:str="train"):
     "A `datasets.Dataset` from a hub name, a folder, a file (or a `Dataset`, list of dicts...)."
@@ -254,13 +288,14 @@ def run_sft(model:str|tuple, # hub name or path, or a `(model, tokenizer)` pair
     from instruct_goose.data import write_folder
     _no_output_dir(config, "sft config")
     cfg = build_config(SFTConfig, {**(config or {}), "output_dir": None}, "sft config")   # None: train_sft saves nothing, the model goes to out/model
-    out = prepare_output_dir(output_dir, "sft", dataclasses.asdict(cfg), resume, overwrite)
+    out = prepare_output_dir(output_dir, "sft", dataclasses.asdict(cfg), resume, overwrite, inputs=(model, dataset, val_dataset))
     lm, tok = _load_lm(model) if isinstance(model, str) else model
     ds = _load_rows(dataset, "demonstration", split)
     if not ({cfg.text_column} <= set(ds.column_names) or {cfg.prompt_column, cfg.response_column} <= set(ds.column_names)):
         raise CLIError(f"the demonstration dataset needs a {cfg.text_column!r} column or {cfg.prompt_column!r} and {cfg.response_column!r} "
                        f"columns (it has {ds.column_names}): rename them, or --set text_column=... / prompt_column=... response_column=...")
     if val_dataset is None:
+        if len(ds) < 2: raise CLIError(f"the demonstration dataset has {len(ds)} row(s): give at least 2 (one is held out for validation)")
         parts = ds.train_test_split(test_size=max(1, len(ds)//20), seed=cfg.seed)
         ds, val_dataset = parts["train"], parts["test"]
     hist = train_sft(lm, tok, ds, val_dataset, cfg)
@@ -304,11 +339,12 @@ def run_reward(model:str|tuple, # trunk: hub name or path, or a `(model, tokeniz
     from instruct_goose.data import PairDataset, write_folder
     _no_output_dir(config, "reward config")
     cfg = build_config(RewardConfig, config or {}, "reward config")
-    out = prepare_output_dir(output_dir, "reward", dataclasses.asdict(cfg), resume, overwrite)
+    out = prepare_output_dir(output_dir, "reward", dataclasses.asdict(cfg), resume, overwrite, inputs=(model, dataset))
     lm, tok = _load_lm(model) if isinstance(model, str) else model
     ds = _load_rows(dataset, "comparison", split)
     _need_columns(ds, [cfg.chosen_column, cfg.rejected_column] + ([cfg.prompt_column] if cfg.prompt_column else []),
                   "comparison", "--set chosen_column=... rejected_column=... prompt_column=...")
+    if len(ds) < 2: raise CLIError(f"the comparison dataset has {len(ds)} row(s): give at least 2 (a fraction, val_fraction, is held out for validation)")
     parts = ds.train_test_split(test_size=cfg.val_fraction, seed=cfg.seed)
     try: rm = RewardModel(lm, tokenizer=tok, max_length=cfg.max_length, seed=cfg.seed)
     except ValueError as e: raise CLIError(f"{e} (--set max_length=...)")
@@ -316,7 +352,7 @@ def run_reward(model:str|tuple, # trunk: hub name or path, or a `(model, tokeniz
     train, val = PairDataset(parts["train"], **kw), PairDataset(parts["test"], **kw)
     hist = train_reward_model(rm, train, val, epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, weight_decay=cfg.weight_decay,
                               warmup_ratio=cfg.warmup_ratio, max_grad_norm=cfg.max_grad_norm, seed=cfg.seed, progress=cfg.progress)
-    pc = cfg.prompt_column or ("prompt" if "prompt" in ds.column_names else None)
+    pc = train.prompt_column                          # what PairDataset prepended (None for conversations that hold their prompt)
     ref_texts = [((r[pc] or "") if pc else "") + r[cfg.chosen_column] for r in parts["train"].select(train.index[:512])]   # pairs it trained on
     rm.normalize(ref_texts if reference_texts is None else reference_texts)
     if _processes().is_main_process:                 # every process holds the same model and history: one writes them
@@ -343,8 +379,11 @@ def _reward_fn(reward:str|None, reward_model:str|None, device=None):
         fn = BUILTIN_REWARDS[reward]()
         return (lambda texts: torch.tensor(fn(texts), dtype=torch.float)), "response_text"   # scores the response alone
     from instruct_goose.reward import RewardModel
-    try: rm = RewardModel.from_pretrained(reward_model)
-    except (OSError, FileNotFoundError, ValueError) as e: raise CLIError(f"cannot load reward model {reward_model!r}: {str(e).splitlines()[0][:160]}; pass a folder written by `instruct-goose reward` (RewardModel.save_pretrained)")
+    path = _run_model(reward_model)
+    if not Path(path).expanduser().is_dir(): raise CLIError(f"--reward-model {reward_model!r}: no such folder; pass the folder of an `instruct-goose reward` run (or its model/)")
+    try: rm = RewardModel.from_pretrained(path)
+    except (OSError, FileNotFoundError, ValueError) as e:
+        raise CLIError(f"cannot load reward model {reward_model!r}: {str(e).splitlines()[0]} (pass the folder of an `instruct-goose reward` run, or its model/)")
     return (rm.to(device) if device is not None else rm), "auto"
 
 # %% ../nbs/07_cli.ipynb #145a9fd7
@@ -366,6 +405,8 @@ def _train_ppo(trainer, prompts, out:Path, num_iterations:int, resume:bool, text
         return trainer.train(prompts, num_iterations=num_iterations, resume_from=resume_from, text_column=text_column, callback=callback, progress=progress)
 
 # %% ../nbs/07_cli.ipynb #166541f4
+_PPO_EXTRA_KEYS = ("num_iterations", "text_column", "progress")   # ppo settings that are not RLHFConfig's
+
 def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, tokenizer)` pair
             dataset, # prompts: hub name, path or `datasets.Dataset`
             output_dir:str|Path,
@@ -387,8 +428,9 @@ def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, t
     if not isinstance(progress, bool): raise CLIError(f"ppo config progress={progress!r} is invalid: use true or false")
     out = Path(output_dir)
     _no_output_dir(config, "ppo config")
-    cfg = build_config(RLHFConfig, {**config, "output_dir": str(out)}, "ppo config")
-    prepare_output_dir(out, "ppo", {**dataclasses.asdict(cfg), "num_iterations": num_iterations, "text_column": text_column}, resume, overwrite)
+    cfg = build_config(RLHFConfig, {**config, "output_dir": str(out)}, "ppo config", extra=_PPO_EXTRA_KEYS)
+    prepare_output_dir(out, "ppo", {**dataclasses.asdict(cfg), "num_iterations": num_iterations, "text_column": text_column}, resume, overwrite,
+                       inputs=(model, dataset, reward_model))
     lm, tok = _load_lm(model) if isinstance(model, str) else model
     prompts = _load_rows(dataset, "prompt", split)
     if len(prompts) == 0: raise CLIError(f"the prompt dataset {str(dataset)!r} is empty: give at least one prompt")
@@ -398,7 +440,11 @@ def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, t
     fn, kind = _reward_fn(reward, reward_model, device=_processes().device)   # a reward model on the policy's device
     agent = Agent(lm)
     trainer = RLHFTrainer(agent, create_reference_model(agent), cfg, reward_fn=fn, tokenizer=tok, reward_inputs=kind)
-    hist = _train_ppo(trainer, prompts, out, num_iterations, resume, col, on_iteration, progress)
+    try: hist = _train_ppo(trainer, prompts, out, num_iterations, resume, col, on_iteration, progress)
+    except RuntimeError as e:                          # torch's load_state_dict: the checkpoint is another model's
+        if not (resume and "state_dict" in str(e)): raise
+        raise CLIError(f"--resume: the checkpoint in {str(out)!r} holds another model's weights than --model {model if isinstance(model, str) else ''!r} "
+                       f"({str(e).splitlines()[0]}): resume with the --model the run started from")
     trainer.save_checkpoint()
     if _processes().is_main_process:                 # every process holds the same weights and history: one writes them
         _save_plot(plot_metrics(hist), out/"ppo_curves.png")
@@ -490,7 +536,7 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
     if mp: sec["sft"]["mixed_precision"] = sec["ppo"]["mixed_precision"] = mp.pop()   # the first step fixes it for all
     # every step's settings are checked before any work starts
     build_config(SFTConfig, sec["sft"], "sft config"); build_config(RewardConfig, sec["reward"], "reward config")
-    build_config(RLHFConfig, {k: v for k, v in sec["ppo"].items() if k not in ("num_iterations", "text_column")}, "ppo config")
+    build_config(RLHFConfig, {k: v for k, v in sec["ppo"].items() if k not in _PPO_EXTRA_KEYS}, "ppo config", extra=_PPO_EXTRA_KEYS)
     out = prepare_output_dir(output_dir, "pipeline", dataclasses.asdict(cfg), resume, overwrite)
     done = lambda step: (out/step/"summary.json").exists()   # written last by each step, after its model is saved (atomically)
     times, t0 = {}, time.perf_counter()

@@ -377,7 +377,21 @@ def _check_batch(self:RLHFTrainer, queries, responses, scores, query_mask, respo
     rm = _as_mask("response_mask", response_mask, r) if response_mask is not None else self._through_first_eos(r)
     empty = (rm.sum(1) == 0).nonzero().flatten().tolist()
     if empty: raise ValueError(f"rows {empty[:10]} have an empty response: drop them, or keep at least one token (e.g. the EOS) per response")
-    return q, qm, r, rm, check_scores(scores, len(q), dev)
+    scores = check_scores(scores, len(q), dev)
+    if query_mask is None: self._check_unpadded(q)
+    return q, qm, r, rm, scores
+
+@patch
+def _check_unpadded(self:RLHFTrainer, q:Tensor):
+    "Without a query mask every query token is read as prompt: refuse queries that are visibly left padded."
+    pad = self.tokenizer.pad_token_id if self.tokenizer is not None else None
+    if pad is None: pad = getattr(getattr(self.unwrapped.policy, "generation_config", None), "pad_token_id", None)
+    if pad is None or len(q) < 2: return
+    starts = (q[:, 0] == pad).tolist()
+    if any(starts) and not all(starts):               # some rows begin with the pad id, others not: left padding
+        raise ValueError(f"queries look left padded (rows {[i for i, s in enumerate(starts) if s][:10]} begin with the pad id {pad}, others do not) "
+                         "but no query_mask was given, so the padding would be read as prompt tokens: pass query_mask (the tokenizer's "
+                         "attention_mask, or the query_mask of Agent.generate's rollout)")
 
 @patch
 def _eos_id(self:RLHFTrainer):
