@@ -483,16 +483,21 @@ def gold_eval(agent, # an `Agent` (or anything with its `generate`)
               tok, # its tokenizer
               prompts:list[str], # held-out prompts
               max_new_tokens:int=24, seed:int=0, batch_size:int=256,
-             ) -> tuple[float, list[str]]:
+              ref_model=None, # a `ReferenceModel`: also return the samples' mean KL to it (nats per response)
+             ) -> tuple: # (mean gold reward, responses), and the KL when `ref_model` is given
     "Mean gold reward of sampled responses to `prompts` (temperature 1, seeded), and the responses."
-    texts, g = [], torch.Generator().manual_seed(seed)
+    texts, g, kls = [], torch.Generator().manual_seed(seed), []
     for s in range(0, len(prompts), batch_size):
         enc = tok(prompts[s:s+batch_size], return_tensors="pt", padding=True)
         dev = next(agent.parameters()).device
         r = agent.generate(enc.input_ids.to(dev), enc.attention_mask.to(dev), max_new_tokens=max_new_tokens,
                            generator=g, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
         texts += tok.batch_decode(r.response, skip_special_tokens=True)
-    return sum(map(gold_reward, texts)) / len(texts), texts
+        if ref_model is not None:                     # k1 summed over the response, as the trainer logs `kl`
+            ref = ref_model(r.query, r.query_mask, r.response, r.response_mask).logprobs
+            kls += ((r.logprobs - ref) * r.response_mask).sum(1).tolist()
+    gold = sum(map(gold_reward, texts)) / len(texts)
+    return (gold, texts) if ref_model is None else (gold, texts, sum(kls) / len(kls))
 
 def _comparisons(agent, tok, prompts, max_new_tokens, seed) -> list[dict]:
     "Two SFT samples per prompt, labelled by the gold labeller (ties and empty answers dropped)."
@@ -573,9 +578,9 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
     gold_curve = load_metrics(gold_path) if resume_ppo and gold_path.exists() else [{"iteration": 0, "kl": 0.0, "gold": sft_gold}]
     def on_iteration(tr, stats):
         if stats["iteration"] % cfg.eval_every == 0:
-            g, _ = gold_eval(tr.unwrapped, tok, eval_prompts, cfg.max_new_tokens, cfg.seed)
+            g, _, kl = gold_eval(tr.unwrapped, tok, eval_prompts, cfg.max_new_tokens, cfg.seed, ref_model=tr.ref_model)   # the updated policy's
             gold_curve[:] = [c for c in gold_curve if c["iteration"] < stats["iteration"]]     # drop points past the checkpoint resumed from
-            gold_curve.append({"iteration": stats["iteration"], "kl": stats["kl"], "score": stats["score_mean"], "gold": g})
+            gold_curve.append({"iteration": stats["iteration"], "kl": kl, "gold": g})      # samples: gold and KL of the same policy
             _write_jsonl(gold_path, gold_curve)
     train_prompts = Dataset.from_list([{"prompt": toy_review(random.Random(3*10**6 + cfg.seed*10**4 + i))[0]} for i in range(2048)])
     ppo_sum = run_ppo((AutoModelForCausalLM.from_pretrained(sft_dir), tok), train_prompts, out/"ppo", reward_model=str(out/"reward"/"model"),
