@@ -542,6 +542,12 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
     # every step's settings are checked before any work starts
     build_config(SFTConfig, sec["sft"], "sft config"); build_config(RewardConfig, sec["reward"], "reward config")
     build_config(RLHFConfig, {k: v for k, v in sec["ppo"].items() if k not in _PPO_EXTRA_KEYS}, "ppo config", extra=_PPO_EXTRA_KEYS)
+    if resume and (Path(output_dir)/"run.json").is_file():   # finished steps are not redone: their settings must not change
+        def steps_settings(d): d = json.loads(json.dumps(d, default=str)); d.get("ppo", {}).pop("num_iterations", None); return d
+        was, now = steps_settings(json.loads((Path(output_dir)/"run.json").read_text()).get("config", {})), steps_settings(dataclasses.asdict(cfg))
+        changed = sorted(k for k in set(was) | set(now) if was.get(k) != now.get(k))
+        if changed: raise CLIError(f"--resume with other settings than the run started with ({', '.join(changed)}): its finished steps would not be "
+                                   "redone with them; resume with the same settings (only ppo.num_iterations may grow), or start again with --overwrite")
     out = prepare_output_dir(output_dir, "pipeline", dataclasses.asdict(cfg), resume, overwrite)
     done = lambda step: (out/step/"summary.json").exists()   # written last by each step, after its model is saved (atomically)
     times, t0 = {}, time.perf_counter()
@@ -556,7 +562,7 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
         torch.manual_seed(cfg.seed)
         lm = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=2*cfg.max_new_tokens + 16, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
                                         n_head=cfg.n_head, bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
-        run_sft((lm, tok), demos, out/"sft", {**sec["sft"], "seed": cfg.seed, "progress": progress}, overwrite=True)
+        run_sft((lm, tok), demos, out/"sft", {"seed": cfg.seed, **sec["sft"], "progress": progress}, overwrite=True)
     sft_dir = out/"sft"/"model"
     sft_gold, sft_samples = gold_eval(Agent(AutoModelForCausalLM.from_pretrained(sft_dir)), tok, eval_prompts, cfg.max_new_tokens, cfg.seed)
     times["sft"] = time.perf_counter() - t
@@ -567,7 +573,7 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
         sft = Agent(AutoModelForCausalLM.from_pretrained(sft_dir))
         prompts = [toy_review(random.Random(2*10**6 + cfg.seed*10**4 + i))[0] for i in range(cfg.n_comparison_prompts)]
         pairs = _comparisons(sft, tok, prompts, cfg.max_new_tokens, cfg.seed + 7)
-        run_reward((AutoModelForCausalLM.from_pretrained(sft_dir), tok), pairs, out/"reward", {**sec["reward"], "seed": cfg.seed, "progress": progress},
+        run_reward((AutoModelForCausalLM.from_pretrained(sft_dir), tok), pairs, out/"reward", {"seed": cfg.seed, **sec["reward"], "progress": progress},
                    overwrite=True, reference_texts=[r["prompt"] + r[k] for r in pairs for k in ("chosen", "rejected")])   # normalised on SFT samples, chosen and rejected alike
     times["reward"] = time.perf_counter() - t
 
@@ -584,7 +590,7 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
             _write_jsonl(gold_path, gold_curve)
     train_prompts = Dataset.from_list([{"prompt": toy_review(random.Random(3*10**6 + cfg.seed*10**4 + i))[0]} for i in range(2048)])
     ppo_sum = run_ppo((AutoModelForCausalLM.from_pretrained(sft_dir), tok), train_prompts, out/"ppo", reward_model=str(out/"reward"/"model"),
-                      config={**sec["ppo"], "seed": cfg.seed, "progress": progress}, resume=resume_ppo, overwrite=not resume_ppo, on_iteration=on_iteration)
+                      config={"seed": cfg.seed, **sec["ppo"], "progress": progress}, resume=resume_ppo, overwrite=not resume_ppo, on_iteration=on_iteration)
     ppo_gold, ppo_samples = gold_eval(Agent(AutoModelForCausalLM.from_pretrained(out/"ppo"/"model")), tok, eval_prompts, cfg.max_new_tokens, cfg.seed)
     times["ppo"] = time.perf_counter() - t
     _write_jsonl(gold_path, gold_curve)
