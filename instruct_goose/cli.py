@@ -379,8 +379,9 @@ def _reward_fn(reward:str|None, reward_model:str|None, device=None):
         fn = BUILTIN_REWARDS[reward]()
         return (lambda texts: torch.tensor(fn(texts), dtype=torch.float)), "response_text"   # scores the response alone
     from instruct_goose.reward import RewardModel
-    path = _run_model(reward_model)
-    if not Path(path).expanduser().is_dir(): raise CLIError(f"--reward-model {reward_model!r}: no such folder; pass the folder of an `instruct-goose reward` run (or its model/)")
+    from instruct_goose.data import locate
+    path = _run_model(locate(reward_model))            # a path, a name under $INSTRUCT_GOOSE_DATA, or a run folder
+    if not Path(path).is_dir(): raise CLIError(f"--reward-model {reward_model!r}: no such folder; pass the folder of an `instruct-goose reward` run (or its model/)")
     try: rm = RewardModel.from_pretrained(path)
     except (OSError, FileNotFoundError, ValueError) as e:
         raise CLIError(f"cannot load reward model {reward_model!r}: {str(e).splitlines()[0]} (pass the folder of an `instruct-goose reward` run, or its model/)")

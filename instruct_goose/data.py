@@ -228,7 +228,7 @@ def write_folder(path:str|Path, # the folder to write
     try:
         tmp.chmod(0o755)                          # mkdtemp's 0700 would hide the folder from other users
         write(tmp)
-        if path.is_dir() and not path.is_symlink() and _exchange(tmp, path):
+        if replace and path.is_dir() and not path.is_symlink() and _exchange(tmp, path):
             shutil.rmtree(tmp, ignore_errors=True); return path     # `tmp` now holds the old folder
         old = None
         if path.exists() and replace:             # no exchange here: rename the old folder aside, then the new one in
@@ -516,10 +516,11 @@ def _report_skips(name, n_skipped:Counter, n:int):
 
 # %% ../nbs/00_data.ipynb #96c0c5d9
 def _prompt_inside(prompts, *columns) -> bool:
-    "Whether every text of `columns` (a text, or a list of texts, per row) already contains its row's prompt: whole conversations."
+    "Whether every row's texts (`columns`: a text, or a list of texts, per row) share a beginning that holds its prompt: whole conversations."
     rows = [i for i, p in enumerate(prompts) if isinstance(p, str) and p.strip()]
-    texts = lambda x: x if isinstance(x, (list, tuple)) else [x]
-    return bool(rows) and all(isinstance(t, str) and prompts[i].strip() in t for col in columns for i in rows for t in texts(col[i]))
+    def texts(i): return [t for col in columns for t in (col[i] if isinstance(col[i], (list, tuple)) else [col[i]])]
+    def shared(ts): return os.path.commonprefix(ts) if ts and all(isinstance(t, str) for t in ts) else ""
+    return bool(rows) and all(prompts[i].strip() in shared(texts(i)) for i in rows)   # not by chance inside a response
 
 class PairDataset(torch.utils.data.Dataset):
     "Preference pairs (prompt, chosen, rejected), tokenised for reward-model training."

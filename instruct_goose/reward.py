@@ -157,11 +157,12 @@ def normalize(self:RewardModel, texts_or_scores, # reference texts (SFT samples,
              ) -> dict: # {"mean": mu, "std": s} that were stored
     "Set the stored bias (and gain) so that the reference responses score mean 0 (and std 1)."
     x = texts_or_scores
-    if _is_texts(x): raw = self.score_texts(x, batch_size=batch_size, raw=True)
-    else:                                             # scores: a tensor, a list or a numpy array of numbers
-        try: raw = torch.as_tensor(x, dtype=torch.float32)
+    xs = x if isinstance(x, Tensor) else [x] if isinstance(x, str) else list(x)   # a list, a dataset column, a Series, an array...
+    if not isinstance(xs, Tensor) and xs and all(isinstance(t, str) for t in xs): raw = self.score_texts(xs, batch_size=batch_size, raw=True)
+    else:                                             # scores: numbers
+        try: raw = torch.as_tensor(xs, dtype=torch.float32)
         except (TypeError, ValueError, RuntimeError) as e:
-            raise ValueError(f"normalize takes reference texts (a list of strings) or their raw scores (numbers), got {type(x).__name__}: {str(x)[:60]}") from e
+            raise ValueError(f"normalize takes reference texts (strings) or their raw scores (numbers), got {type(x).__name__}: {str(x)[:60]}") from e
     raw = raw.detach().float().flatten()
     if not torch.isfinite(raw).all(): raise ValueError(f"{int((~torch.isfinite(raw)).sum())} of the {raw.numel()} reference scores are NaN or inf: pass finite scores (or texts)")
     if raw.numel() < (2 if unit_std else 1): raise ValueError(f"normalize needs at least {2 if unit_std else 1} reference samples, got {raw.numel()}")

@@ -94,7 +94,7 @@ def tokenize_demonstrations(ds:Dataset, # demonstrations (see `load_demonstratio
                 p = head + (p[len(p) - room:] if room > 0 else [])
         input_ids.append(p + r); labels.append([IGNORE_INDEX]*len(p) + r)
     if n_trunc: warnings.warn(f"truncated {n_trunc} of {len(input_ids)} demonstrations to max_length={max_length} tokens"
-                              + (f"; {n_lost_eos} lost their EOS (responses longer than max_length): raise max_length to keep them whole" if n_lost_eos else ""))
+                              + (f"; {n_lost_eos} lost their EOS (responses of max_length - 1 tokens or more with it: one prompt token is always kept): raise max_length to keep them whole" if n_lost_eos else ""))
     return Dataset.from_dict({"input_ids": input_ids, "labels": labels})
 
 # %% ../nbs/06_sft.ipynb #ab4acb53

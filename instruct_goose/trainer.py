@@ -387,11 +387,19 @@ def _check_unpadded(self:RLHFTrainer, q:Tensor):
     pad = self.tokenizer.pad_token_id if self.tokenizer is not None else None
     if pad is None: pad = getattr(getattr(self.unwrapped.policy, "generation_config", None), "pad_token_id", None)
     if pad is None or len(q) < 2: return
-    starts = (q[:, 0] == pad).tolist()
-    if any(starts) and not all(starts):               # some rows begin with the pad id, others not: left padding
-        raise ValueError(f"queries look left padded (rows {[i for i, s in enumerate(starts) if s][:10]} begin with the pad id {pad}, others do not) "
-                         "but no query_mask was given, so the padding would be read as prompt tokens: pass query_mask (the tokenizer's "
-                         "attention_mask, or the query_mask of Agent.generate's rollout)")
+    lead = (q == pad).long().cumprod(1).sum(1)        # leading pad ids per row
+    if not (lead > 0).any() or (lead > 0).all(): return   # some rows begin with the pad id, others not: left padding
+    rows = (lead > 0).nonzero().flatten().tolist()[:10]
+    msg = (f"queries look left padded (rows {rows} begin with the pad id {pad}, others do not) but no query_mask was given, so the padding "
+           "would be read as prompt tokens: pass query_mask (the tokenizer's attention_mask, or the query_mask of Agent.generate's rollout)")
+    policy, special = self.unwrapped.policy, []             # the BOS/EOS ids of the tokenizer and the model
+    for src in (self.tokenizer, getattr(policy, "generation_config", None), getattr(policy, "config", None)):
+        for a in ("bos_token_id", "eos_token_id"):
+            v = getattr(src, a, None) if src is not None else None
+            special += list(v) if isinstance(v, (list, tuple)) else [v]
+    if int(lead.max()) < 2 and pad in special:
+        warnings.warn(msg + f" (if those prompts begin with the token {pad} on purpose, as a GPT-2 BOS, pass query_mask to silence this)")
+    else: raise ValueError(msg)
 
 @patch
 def _eos_id(self:RLHFTrainer):
@@ -935,6 +943,11 @@ def _set_rng_state(self:RLHFTrainer, st:dict):
     if "numpy" in st:
         import numpy as np; np.random.set_state(st["numpy"])
 
+def _written_at(ck:Path) -> tuple:
+    "When a checkpoint was written: its `saved_at` (older checkpoints: the folder's time), then its name."
+    try: return (int((ck/"saved_at").read_text()), ck.name)
+    except (OSError, ValueError): return (ck.stat().st_mtime_ns, ck.name)
+
 def _check_checkpointable(acc):
     "Checkpoints hold the full state on rank 0: refuse sharded setups (FSDP, DeepSpeed) rather than save a part of it."
     kind = str(getattr(acc, "distributed_type", "")).split(".")[-1]
@@ -962,6 +975,7 @@ def save_checkpoint(self:RLHFTrainer, output_dir=None) -> Path:
     failed, err = torch.zeros(1, device=acc.device), None
     try:
         _write_file(self._rng_state(), tmp/f"rng-rank{acc.process_index}.pt")
+        if acc.is_main_process: _write_text(tmp/"saved_at", str(time.time_ns()))   # the write order, kept by copies (folder times are not)
         if acc.is_main_process:
             _write_file(self.unwrapped.state_dict(), tmp/"model.pt")
             _write_file(self.optimizer.state_dict(), tmp/"optimizer.pt")
@@ -989,8 +1003,7 @@ def save_checkpoint(self:RLHFTrainer, output_dir=None) -> Path:
         _write_text(root/"latest", name)
         shutil.rmtree(old, ignore_errors=True)
         if self.config.save_total_limit:
-            olds = sorted((p for p in root.glob("iter-*") if p.is_dir() and p.name != name),      # oldest written first: another run's
-                          key=lambda p: (p.stat().st_mtime_ns, p.name))                            # higher numbers are not kept over ours
+            olds = sorted((p for p in root.glob("iter-*") if p.is_dir() and p.name != name), key=_written_at)   # oldest written first, not by number
             for p in olds[:max(0, len(olds) - self.config.save_total_limit + 1)]: shutil.rmtree(p, ignore_errors=True)
     acc.wait_for_everyone()
     return final
