@@ -975,8 +975,8 @@ def save_checkpoint(self:RLHFTrainer, output_dir=None) -> Path:
     failed, err = torch.zeros(1, device=acc.device), None
     try:
         _write_file(self._rng_state(), tmp/f"rng-rank{acc.process_index}.pt")
-        if acc.is_main_process: _write_text(tmp/"saved_at", str(time.time_ns()))   # the write order, kept by copies (folder times are not)
         if acc.is_main_process:
+            _write_text(tmp/"saved_at", str(time.time_ns()))                 # the write order, kept by copies (folder times are not)
             _write_file(self.unwrapped.state_dict(), tmp/"model.pt")
             _write_file(self.optimizer.state_dict(), tmp/"optimizer.pt")
             _write_file(dict(iteration=self.iteration, episodes=self.episodes, data_epoch=self.data_epoch, data_pos=self.data_pos,
