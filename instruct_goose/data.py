@@ -522,6 +522,14 @@ def _prompt_inside(prompts, *columns) -> bool:
     def shared(ts): return os.path.commonprefix(ts) if ts and all(isinstance(t, str) for t in ts) else ""
     return bool(rows) and all(prompts[i].strip() in shared(texts(i)) for i in rows)   # not by chance inside a response
 
+def _prompt_column(ds, prompt_column:str|None, columns:list, what:str) -> str|None:
+    "The column to prepend: the one given; else 'prompt' when the data has it, unless every row's texts already begin with it."
+    if prompt_column is not None or "prompt" not in ds.column_names: return prompt_column
+    if not _prompt_inside(ds["prompt"], *(ds[c] for c in columns)): return "prompt"
+    warnings.warn(f"{what}: every text of {columns} already holds its row's 'prompt' (whole conversations, e.g. from a chat template), "
+                  "so the 'prompt' column is not prepended again; pass prompt_column='prompt' to prepend it anyway")
+    return None
+
 class PairDataset(torch.utils.data.Dataset):
     "Preference pairs (prompt, chosen, rejected), tokenised for reward-model training."
     def __init__(self, data, # a `datasets.Dataset`, list of dicts, DataFrame, file path or hub name
@@ -535,14 +543,9 @@ class PairDataset(torch.utils.data.Dataset):
         if tokenizer.pad_token_id is None: raise ValueError("the tokenizer has no pad token: set tokenizer.pad_token = tokenizer.eos_token (load_tokenizer does)")
         ds = load_preference_data(data, split)
         cols = {"chosen_column": chosen_column, "rejected_column": rejected_column}
-        auto = prompt_column is None and "prompt" in ds.column_names
-        if auto: prompt_column = "prompt"
         if prompt_column is not None: cols["prompt_column"] = prompt_column
         _check_columns(ds, cols, "PairDataset")
-        if auto and _prompt_inside(ds["prompt"], ds[chosen_column], ds[rejected_column]):
-            warnings.warn(f"PairDataset: every {chosen_column!r} and {rejected_column!r} text already holds its row's 'prompt' (whole conversations, "
-                          "e.g. from a chat template), so the 'prompt' column is not prepended again; pass prompt_column='prompt' to prepend it anyway")
-            prompt_column = None; del cols["prompt_column"]
+        prompt_column = _prompt_column(ds, prompt_column, [chosen_column, rejected_column], "PairDataset")
         self.tokenizer, self.max_length, self.prompt_column = tokenizer, max_length, prompt_column
         prompts = ds[prompt_column] if prompt_column else [""] * len(ds)
         self.n_skipped, keep = Counter(), []
@@ -594,17 +597,12 @@ class RankingDataset(torch.utils.data.Dataset):
                 ):
         if tokenizer.pad_token_id is None: raise ValueError("the tokenizer has no pad token: set tokenizer.pad_token = tokenizer.eos_token (load_tokenizer does)")
         ds = load_preference_data(data, split)
-        auto = prompt_column is None and "prompt" in ds.column_names
-        if auto: prompt_column = "prompt"
         if ranks_column is None and "ranks" in ds.column_names: ranks_column = "ranks"
         cols = {"responses_column": responses_column}
         if prompt_column is not None: cols["prompt_column"] = prompt_column
         if ranks_column is not None: cols["ranks_column"] = ranks_column
         _check_columns(ds, cols, "RankingDataset")
-        if auto and _prompt_inside(ds["prompt"], ds[responses_column]):
-            warnings.warn(f"RankingDataset: every response in {responses_column!r} already holds its row's 'prompt' (whole conversations), so the "
-                          "'prompt' column is not prepended again; pass prompt_column='prompt' to prepend it anyway")
-            prompt_column = None
+        prompt_column = _prompt_column(ds, prompt_column, [responses_column], "RankingDataset")
         self.tokenizer, self.max_length, self.prompt_column, self.ranks_column = tokenizer, max_length, prompt_column, ranks_column
         self.n_skipped, self.n_truncated = Counter(), 0
         self.input_ids, self.ranks, self.index = [], [], []
