@@ -120,15 +120,17 @@ _BAD_PROBS = "probs must hold finite, non-negative weights with a positive sum i
 def _inverse_cdf(probs:Tensor, # (B,V) non-negative weights per row
                  u:Tensor, # (B,1) float64 uniforms in [0, 1), one per row
                  block:int=128, # tokens per block of the two-level search
+                 check_sign:bool=True, # check for negative weights (False: `probs` come from a softmax)
                 ) -> tuple[Tensor, Tensor]: # (B,) token ids; 0-d bool: every row was a valid distribution
     "The two-level inverse-CDF draw for given uniforms, without a host sync: an invalid row gets some in-range id, and `valid` says so."
     B, V = probs.shape
     nb, full = -(-V // block), V // block
-    mass = probs[:, :full * block].reshape(B, full, block).sum(-1, dtype=torch.float64)          # (B,nb) mass of each block
-    if nb > full: mass = torch.cat([mass, probs[:, full * block:].sum(-1, keepdim=True, dtype=torch.float64)], 1)
-    cdf = mass.cumsum(-1)                                              # float64: no mass moves between blocks
+    mass = probs[:, :full * block].reshape(B, full, block).sum(-1)     # (B,nb) mass of each block, in the weights' precision
+    if nb > full: mass = torch.cat([mass, probs[:, full * block:].sum(-1, keepdim=True)], 1)
+    cdf = mass.double().cumsum(-1)                                     # float64 from here: no mass moves between blocks
     total = cdf[:, -1:].contiguous()
-    valid = torch.isfinite(total).all() & (total > 0).all() & (probs.min() >= 0)   # min: 8x cheaper than (probs >= 0).all()
+    valid = torch.isfinite(total).all() & (total > 0).all()
+    if check_sign: valid = valid & (probs.min() >= 0)                  # min: 8x cheaper than (probs >= 0).all()
     u = u * total
     j = torch.minimum(torch.searchsorted(cdf, u, right=True),          # first block whose cdf exceeds u: never an empty block
                       torch.searchsorted(cdf, total, right=False)).clamp(max=nb - 1)   # u rounded up to the total (p ~ 2^-53): the last non-empty block
@@ -629,7 +631,7 @@ class Agent(nn.Module):
                 flt = top_k_top_p_filter(allowed, top_k, top_p) if do_sample else allowed
                 if do_sample:
                     probs = flt.softmax(-1)
-                    tok, ok = _inverse_cdf(probs, us[t]); valid = valid & ok
+                    tok, ok = _inverse_cdf(probs, us[t], check_sign=False); valid = valid & ok   # a softmax is never negative (NaN shows in the total)
                 else: tok = flt.argmax(-1)
                 if do_sample and flt is lg: lp = probs.gather(-1, tok[:, None]).squeeze(-1).log()   # sampled from the policy itself: reuse its softmax
                 else: lp = lg.gather(-1, tok[:, None]).squeeze(-1) - lg.logsumexp(-1)   # under the unfiltered distribution
