@@ -237,18 +237,20 @@ def _need_columns(ds, cols:list, what:str, flag:str):
 import signal
 
 class _GracefulStop:
-    "First SIGINT sets `requested`; a second one raises `KeyboardInterrupt` at once."
-    def __init__(self): self.requested, self._old = False, None
+    "The first SIGINT or SIGTERM sets `requested`; a second one raises `KeyboardInterrupt` at once."
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)          # Ctrl-C; `kill`, `timeout`, `docker stop`, job schedulers
+    def __init__(self): self.requested, self._old = False, {}
     def __enter__(self):
         def handler(sig, frame):
             if self.requested: raise KeyboardInterrupt
             self.requested = True
-            print("\nstopping after this iteration (a checkpoint will be written); press Ctrl-C again to stop at once", file=sys.stderr)
-        try: self._old = signal.signal(signal.SIGINT, handler)
-        except ValueError: self._old = None   # not the main thread: leave Ctrl-C alone
+            print(f"\n{signal.Signals(sig).name}: stopping after this iteration (a checkpoint will be written); press Ctrl-C again to stop at once", file=sys.stderr)
+        for s in self.SIGNALS:
+            try: self._old[s] = signal.signal(s, handler)
+            except ValueError: pass              # not the main thread: leave the signals alone
         return self
     def __exit__(self, *exc):
-        if self._old is not None: signal.signal(signal.SIGINT, self._old)
+        for s, old in self._old.items(): signal.signal(s, old)
 
 class Interrupted(Exception):
     "Raised after a requested stop once the checkpoint is written."
@@ -427,11 +429,12 @@ def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, t
         raise CLIError(f"ppo config num_iterations={num_iterations!r} is invalid: use a positive integer")
     progress = config.pop("progress", True)                        # --set values are YAML: true/false arrive as bools
     if not isinstance(progress, bool): raise CLIError(f"ppo config progress={progress!r} is invalid: use true or false")
+    config.setdefault("save_every", 10)                            # a killed run keeps its progress (RLHFConfig's default: never)
     out = Path(output_dir)
     _no_output_dir(config, "ppo config")
     cfg = build_config(RLHFConfig, {**config, "output_dir": str(out)}, "ppo config", extra=_PPO_EXTRA_KEYS)
     prepare_output_dir(out, "ppo", {**dataclasses.asdict(cfg), "num_iterations": num_iterations, "text_column": text_column}, resume, overwrite,
-                       inputs=(model, dataset, reward_model))
+                       inputs=(model, dataset, reward_model, *([f"--reward {reward}"] if reward else []), *([f"--split {split}"] if split != "train" else [])))
     lm, tok = _load_lm(model) if isinstance(model, str) else model
     prompts = _load_rows(dataset, "prompt", split)
     if len(prompts) == 0: raise CLIError(f"the prompt dataset {str(dataset)!r} is empty: give at least one prompt")

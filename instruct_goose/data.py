@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #58541db5
 from __future__ import annotations
-import os, random, sys, threading
+import os, random, sys, threading, warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -345,12 +345,15 @@ def check_trainable_loaded(model, # the model about to be trained
 def _accelerator(what:str, # who asks, named in the messages: "RLHFConfig", "SFTConfig", "train_reward_model"
                  accelerator=None, # the user's `Accelerator`, checked against `mixed_precision`; None: a new one
                  accumulate_with:str|None=None, # the setting that accumulates gradients instead of accelerate's, named in the message
+                 even_batches:bool=False, # the trainer counts its steps from its data loader: refuse `even_batches=False`
                  **kw, # for a new `Accelerator` (`mixed_precision`: None = accelerate's setting)
                 ):
     "The accelerator a trainer runs with, its mixed precision as the config asks (accelerate fixes it once per process)."
     from accelerate import Accelerator
     mp = kw.get("mixed_precision")
     if accelerator is None:
+        from accelerate.utils import DistributedDataParallelKwargs
+        kw.setdefault("kwargs_handlers", [DistributedDataParallelKwargs(broadcast_buffers=False)])   # see below
         try: accelerator = Accelerator(**kw)
         except ValueError as e:                       # accelerate's 'already initialized', said plainly
             if "already been initialized" not in str(e): raise
@@ -366,7 +369,36 @@ def _accelerator(what:str, # who asks, named in the messages: "RLHFConfig", "SFT
         raise ValueError(f"the Accelerator has gradient_accumulation_steps={n} (Accelerator(gradient_accumulation_steps=...), or `accelerate launch "
                          f"--gradient_accumulation_steps`): accelerate would divide every gradient by {n}, and {what} does not step through "
                          f"accelerate's accumulation. Leave accelerate's at 1" + (f" and set {accumulate_with}" if accumulate_with else ""))
+    if even_batches and accelerator.num_processes > 1 and getattr(accelerator, "even_batches", True) is False:
+        raise ValueError(f"the Accelerator has even_batches=False: with a dataset that does not divide evenly, the processes of {what} would take "
+                         "different numbers of steps, and the ones with more would wait forever for the others. Leave even_batches=True (the default)")
     return accelerator
+
+def _agree(accelerator, # the run's `Accelerator`
+           err:Exception|None, # this process's error, None if it went well
+           what:str, # the phase, for the other processes' message
+           n:int|None=None, # a count every process should share (episodes, examples), gathered with the flag
+          ) -> list|None: # every process's `n` (None with one process)
+    """With several processes: raise on every one when any failed, before a collective (a gradient sync, a gather) would
+    wait forever for the failed one. The failing process raises its own error; the others name it and its cause."""
+    if accelerator.num_processes > 1:
+        rows = accelerator.gather(torch.tensor([[float(err is not None), float(n or 0)]], device=accelerator.device)).tolist()
+        bad = [i for i, (f, _) in enumerate(rows) if f]
+        if bad:
+            from accelerate.utils import gather_object                  # every process takes part: all know that one failed
+            causes = gather_object([f"{type(err).__name__}: {err}"[:500] if err is not None else ""])
+            cause = "; ".join(causes[i] for i in bad) if len(causes) == len(rows) else "its error is printed there"
+            if err is None: raise RuntimeError(f"{what} failed on process {', '.join(map(str, bad))} ({cause}): "
+                                               "stopping this process too, before any gradient is synchronised")
+    if err is not None: raise err
+    return [int(k) for _, k in rows] if accelerator.num_processes > 1 else None
+
+def _warn_uneven(n:int, batch_size:int, processes:int, what:str):
+    "Under several processes accelerate evens out the last batch with repeats of the first examples: say how many."
+    if processes > 1 and n % (batch_size * processes):
+        extra = batch_size * processes - n % (batch_size * processes)
+        warnings.warn(f"{n} {what} do not divide into batches of {batch_size} on {processes} processes: accelerate repeats {extra} of the first "
+                      f"ones in every epoch so that all processes take the same steps (use a multiple of {batch_size * processes} to avoid it)")
 
 
 # %% ../nbs/00_data.ipynb #8727456c

@@ -13,7 +13,7 @@ from torch import nn, Tensor
 from fastcore.basics import patch
 from transformers import AutoModel, PreTrainedTokenizerBase
 
-from .data import locate, load_model, load_tokenizer, tokenize_for_reward, write_folder, optimizer_step, check_trainable_loaded, _pad_right, _same_vocab, _accelerator
+from .data import locate, load_model, load_tokenizer, tokenize_for_reward, write_folder, optimizer_step, check_trainable_loaded, _pad_right, _same_vocab, _accelerator, _agree, _warn_uneven
 from .agent import fuse_gelu, disable_dropout as _no_dropout, _max_positions, _check_in_vocab, _vocab_size, _check_vocab_size, _as_mask as _mask01, _in_device
 
 # %% auto #0
@@ -353,12 +353,13 @@ def train_reward_model(rm:RewardModel, # the model to train (in place)
         if not ok: raise ValueError(f"{k}={v!r}: use {fix}")          # NaN fails every comparison, so it lands here too
     for name, ds in (("train_ds", train_ds), ("val_ds", val_ds)): _check_fits(rm, ds, name)
     if getattr(rm, "tokenizer", None) is not None: _check_vocab_size(rm.trunk, rm.tokenizer, "the reward model")
-    accelerator = _accelerator("train_reward_model", accelerator)
+    accelerator = _accelerator("train_reward_model", accelerator, even_batches=True)
     check_trainable_loaded(rm, accelerator, "the reward model")
     g = torch.Generator().manual_seed(seed)
     train_dl = torch.utils.data.DataLoader(train_ds, batch_size=batch_size, shuffle=True, collate_fn=train_ds.collate, generator=g)
     val_dl = torch.utils.data.DataLoader(val_ds, batch_size=2*batch_size, collate_fn=val_ds.collate) if val_ds is not None else None
     opt = torch.optim.AdamW([p for p in rm.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
+    _warn_uneven(len(train_ds), batch_size, accelerator.num_processes, "comparisons")
     model, opt, train_dl = accelerator.prepare(rm, opt, train_dl)
     if val_dl is not None: val_dl = accelerator.prepare(val_dl)
     spe = len(train_dl)                                    # per process, after sharding
@@ -383,7 +384,10 @@ def train_reward_model(rm:RewardModel, # the model to train (in place)
         model.train()
         bar = tqdm(train_dl, desc=f"epoch {epoch}/{epochs}", disable=not (progress and accelerator.is_local_main_process), leave=False)
         for batch in bar:
-            loss, stats, terms = reward_step(model, batch)
+            err = None
+            try: loss, stats, terms = reward_step(model, batch)
+            except Exception as e: err = e
+            _agree(accelerator, err, f"reward-model step {step + 1}'s forward pass")   # several processes: all stop before the gradient sync, or none
             accelerator.backward(loss)
             gn = float(accelerator.clip_grad_norm_(model.parameters(), max_grad_norm if max_grad_norm is not None else float("inf")))   # inf: the norm only
             if accelerator.scaler is None and not math.isfinite(gn):    # a NaN/inf loss or backward: stop before the update (clipping cannot fix a

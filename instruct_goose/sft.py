@@ -18,7 +18,7 @@ from transformers import PreTrainedTokenizerBase, get_scheduler
 from accelerate import Accelerator
 from tqdm import tqdm
 
-from .data import locate, load_rows, seed_everything, write_folder, optimizer_step, check_trainable_loaded, _accelerator, _one_bos
+from .data import locate, load_rows, seed_everything, write_folder, optimizer_step, check_trainable_loaded, _accelerator, _one_bos, _agree, _warn_uneven
 from .agent import _max_positions, _vocab_size, _check_vocab_size
 
 # %% auto #0
@@ -275,7 +275,7 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
              ) -> dict:
     "Supervised fine-tuning on demonstrations (the model is left in eval mode); returns the history (`step`, `loss`, `lr`, `grad_norm`, `tokens`, `val_step`, `val_loss`)."
     config = config or SFTConfig()
-    accelerator = _accelerator("SFTConfig", accelerator, accumulate_with="SFTConfig.gradient_accumulation_steps", mixed_precision=config.mixed_precision)
+    accelerator = _accelerator("SFTConfig", accelerator, accumulate_with="SFTConfig.gradient_accumulation_steps", even_batches=True, mixed_precision=config.mixed_precision)
     check_trainable_loaded(model, accelerator, "the SFT model")
     _check_vocab_size(model, tokenizer, "the SFT model")
     seed_everything(config.seed)
@@ -293,6 +293,7 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
                           generator=torch.Generator().manual_seed(config.seed))
     val_dl = DataLoader(val, batch_size=config.eval_batch_size or config.batch_size, collate_fn=collate) if val is not None else None
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr, betas=config.adam_betas)
+    _warn_uneven(len(train), config.batch_size, accelerator.num_processes, "SFT demonstrations (or packed blocks)")
     model, optimizer, train_dl = accelerator.prepare(model, optimizer, train_dl)
     if val_dl is not None: val_dl = accelerator.prepare(val_dl)
     accum = config.gradient_accumulation_steps
@@ -321,9 +322,13 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
         n_tok = accelerator.reduce(sum(n_targets(b["labels"]) for b in window).to(accelerator.device), "sum").clamp(min=1)
         loss_sum = torch.zeros((), device=accelerator.device)
         for i, b in enumerate(window):
-            with (accelerator.no_sync(model) if i < len(window) - 1 else nullcontext()), accelerator.autocast():
-                logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
-                s = sft_loss(logits, b["labels"], "sum")
+            err = None
+            try:
+                with (accelerator.no_sync(model) if i < len(window) - 1 else nullcontext()), accelerator.autocast():
+                    logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
+                    s = sft_loss(logits, b["labels"], "sum")
+            except Exception as e: err = e
+            _agree(accelerator, err, f"SFT step {step}'s forward pass")   # several processes: all stop before the backward's gradient sync, or none
             # DDP averages gradients over processes, hence * num_processes: the result is d(sum over all tokens)/n_tok
             accelerator.backward(s * accelerator.num_processes / n_tok)
             loss_sum += s.detach()

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from fastcore.basics import patch
 
-from .data import optimizer_step, check_trainable_loaded, deferred_checks, _same_vocab, _accelerator, _added_prefix, _one_bos
+from .data import optimizer_step, check_trainable_loaded, deferred_checks, _same_vocab, _accelerator, _added_prefix, _one_bos, _agree as _agree_processes
 from .agent import Agent, ReferenceModel, create_reference_model, is_peft_model, _unwrap, _vocab_size, _check_vocab_size, _as_mask as _mask01
 from .gae import compute_rewards, gae, masked_mean, masked_whiten, ends_with_eos, missing_eos_penalty
 from .loss import policy_loss, value_loss, explained_variance, entropy_loss, ptx_loss, FixedKLController, AdaptiveKLController
@@ -515,17 +515,10 @@ def _agree(self:RLHFTrainer,
            n:int|None=None, # episodes on this process (step): every process must bring as many
           ):
     "With several processes: raise on every one when any failed (or their episode counts differ), before a collective could hang."
-    acc = self.accelerator
-    if acc.num_processes > 1:
-        flags = acc.gather(torch.tensor([[float(err is not None), float(n or 0)]], device=acc.device)).tolist()
-        bad = [i for i, (f, _) in enumerate(flags) if f]
-        if err is None and bad: raise RuntimeError(f"{what} failed on process {', '.join(map(str, bad))} (its error is printed there): stopping this "
-                                                   "process too, before any gradient is synchronised")
-        counts = [int(k) for _, k in flags]
-        if err is None and n is not None and len(set(counts)) > 1:
-            raise ValueError(f"step() got {counts} episodes on processes {list(range(len(counts)))}: every process must pass the same number "
-                             "(each runs the same minibatches, whose gradients are averaged across processes)")
-    if err is not None: raise err
+    counts = _agree_processes(self.accelerator, err, what, n)
+    if n is not None and counts is not None and len(set(counts)) > 1:
+        raise ValueError(f"step() got {counts} episodes on processes {list(range(len(counts)))}: every process must pass the same number "
+                         "(each runs the same minibatches, whose gradients are averaged across processes)")
 
 @patch
 def _ptx_step(self:RLHFTrainer, n:int, weight:float) -> dict:
@@ -571,14 +564,14 @@ def step(self:RLHFTrainer,
             self.optimizer.zero_grad(set_to_none=True)
             mstats, pstats = [], []
             for j, mi in enumerate(micro):
-                if c.ptx_coef > 0: pstats.append(self._ptx_step(len(mi), len(mi) / len(idx)))
                 with contextlib.nullcontext() if j == len(micro) - 1 else acc.no_sync(self.model):
                     err = None
                     try:
+                        if c.ptx_coef > 0: pstats.append(self._ptx_step(len(mi), len(mi) / len(idx)))   # its backward never syncs
                         with deferred_checks():                              # the forward's input checks: one host read, before the backward
                             loss, st = self.minibatch_loss(rb[mi], floats=False)   # (no gradient synced, no weight changed); statistics stay on the device
                     except Exception as e: err = e
-                    self._agree(err, "a micro-batch's checks")              # several processes: all stop, or none
+                    self._agree(err, "a micro-batch's PPO-ptx pass or checks")   # several processes: all stop, or none
                     acc.backward(loss * w[j])
                 mstats.append(st)
             st = {k: torch.stack([s[k] for s in mstats]).max() if k in _MAX_STATS else sum(s[k] * wj for s, wj in zip(mstats, w)) for k in mstats[0]}
@@ -604,6 +597,8 @@ def _iteration_stats(self:RLHFTrainer, rb:RolloutBatch, timings:dict) -> dict:
     local = {"non_score_reward": (-self.kl_ctl.value * rb.kl * mask).sum(1).mean(),
              "response_length": mask.sum(1).mean(),
              "kl_per_token": masked_mean(log_ratio, rb.response_mask)}
+    first = self.minibatch_stats[0]                             # the sanity check "ratio 1 before the first update", of every process
+    if "ratio_mean" in first: local.update(first_ratio_mean=first["ratio_mean"], first_approxkl=first["approxkl"])
     for k in self.minibatch_stats[0]:
         vals = [s[k] for s in self.minibatch_stats]
         local[k] = torch.tensor(max(vals) if k in _MAX_STATS else sum(vals) / len(vals))
@@ -613,10 +608,8 @@ def _iteration_stats(self:RLHFTrainer, rb:RolloutBatch, timings:dict) -> dict:
     stats = dict(zip(local, acc.reduce(vec, "mean").tolist()))
     for k in _MAX_STATS:
         if k in local: stats[k] = acc.gather(local[k].float().to(acc.device)[None]).max().item()
-    first = self.minibatch_stats[0]
     stats.update(score_mean=scores.mean().item(), score_std=scores.std().item() if len(scores) > 1 else 0.0,
-                 kl=kl_seq.mean().item(), kl_coef=float(self.kl_ctl.value),
-                 first_ratio_mean=first.get("ratio_mean", float("nan")), first_approxkl=first.get("approxkl", float("nan")), **timings)
+                 kl=kl_seq.mean().item(), kl_coef=float(self.kl_ctl.value), **timings)
     return stats
 
 # %% ../nbs/05_trainer.ipynb #75c66b05
@@ -795,6 +788,20 @@ def _reusable(self:RLHFTrainer, ro):
                           "recomputing them every iteration (one extra no-grad pass; expected in fp16/bf16)")
     return (ro.logprobs, ro.values) if self._reuse_ok else (None, None)
 
+def _digest(rows:list) -> list:
+    "[count, short hash] of a list of id lists: tells one prompt (or text) set from another."
+    return [len(rows), hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]]
+
+def _fingerprint(model:nn.Module, n:int=4096) -> list:
+    "Per floating-point tensor of `model`, the float64 sum of up to `n` evenly spaced entries: tells one set of weights from another, cheaply."
+    parts = [t.detach().reshape(-1) for t in model.state_dict().values() if t.is_floating_point() and t.numel() and t.device.type != "meta"]
+    if not parts: return []
+    return torch.stack([t[::max(1, t.numel() // n)].double().sum().cpu() for t in parts]).tolist()
+
+def _same_fingerprint(a:list, b:list) -> bool:
+    "Fingerprints equal up to the rounding of another device's summation."
+    return len(a) == len(b) and all(abs(x - y) <= 1e-6 * max(1.0, abs(x)) for x, y in zip(a, b))
+
 @patch
 def train(self:RLHFTrainer,
           prompt_dataset, # prompts: a `datasets.Dataset` (text or input_ids column), a list of strings or id lists
@@ -808,18 +815,32 @@ def train(self:RLHFTrainer,
     "The RLHF loop: generate, score, `step`; log metrics, save checkpoints, resume from one."
     from tqdm.auto import tqdm
     c, acc = self.config, self.accelerator
+    if getattr(self, "_interrupted_update", None) and resume_from is None:
+        raise RuntimeError(f"{self._interrupted_update}: the weights, the optimizer and the LR schedule stopped part-way through that update, "
+                           "so training on from here would continue no run. Resume from the last checkpoint (train(..., resume_from=output_dir)), "
+                           "or build a new trainer")
     ids = self.prepare_prompts(prompt_dataset, text_column)
     if self.reward_fn is None: raise ValueError("train() needs a reward: pass reward_fn= to RLHFTrainer")
     if c.save_every: _check_checkpointable(acc)                      # before any iteration is spent, not at the first save
     if c.ptx_coef > 0 and self._ptx_ids is None: self._ptx_ids = self._prepare_ptx()   # bad pretraining text: now, not after a rollout
-    self.prompts_digest = [len(ids), hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:16]]   # saved in checkpoints
+    self.prompts_digest = _digest(ids)                               # saved in checkpoints, with the PPO-ptx texts' and the
+    self.ptx_digest = _digest(self._ptx_ids) if c.ptx_coef > 0 else None   # reference's: a resume warns when they change
+    if getattr(self, "ref_fingerprint", None) is None:              # the reference is frozen: once per trainer
+        self.ref_fingerprint = None if getattr(self.ref_model, "adapter_disabled", False) else _fingerprint(self.ref_model)   # LoRA: restored with the policy
     if resume_from is not None:
         self.load_checkpoint(resume_from)
-        saved = self._loaded_state.get("prompts")
+        st = self._loaded_state
+        saved = st.get("prompts")
         if saved is not None and saved != self.prompts_digest:
             warnings.warn(f"resuming with other prompts ({self.prompts_digest[0]}) than the checkpoint's run ({saved[0]}, or the same number with other "
                           "contents): the data position is carried over, but the prompts and their order from here differ from the saved run's. "
                           "This is not an exact continuation")
+        if st.get("ptx") is not None and self.ptx_digest is not None and st["ptx"] != self.ptx_digest:
+            warnings.warn(f"resuming with other PPO-ptx texts ({self.ptx_digest[0]}) than the checkpoint's run ({st['ptx'][0]}, or the same number with "
+                          "other contents): the pretraining term changes from here. This is not an exact continuation")
+        if st.get("reference") is not None and self.ref_fingerprint is not None and not _same_fingerprint(st["reference"], self.ref_fingerprint):
+            warnings.warn("resuming with another reference model than the checkpoint's run (its weights differ): the KL penalty now measures the "
+                          "distance to another model. Build the reference from the run's SFT model, as at the start (create_reference_model)")
     G = c.batch_size * acc.num_processes
     if num_iterations is None:
         if total_episodes is None: raise ValueError("pass num_iterations= or total_episodes=")
@@ -837,7 +858,7 @@ def train(self:RLHFTrainer,
         while self.iteration < num_iterations:
             idx, next_pos = self._next_prompt_indices(len(ids))
             gens = (self.gen_generator, self.shuffle_generator, self.ptx_generator)
-            states = [g.get_state() for g in gens]
+            states, steps = [g.get_state() for g in gens], self.scheduler.last_epoch
             try:
                 timings, t = {}, time.perf_counter()
                 err = None
@@ -856,6 +877,8 @@ def train(self:RLHFTrainer,
                                   old_logprobs=old_logprobs, old_values=old_values, timings=timings)
             except BaseException:
                 for g, s in zip(gens, states): g.set_state(s)    # a failed iteration leaves no trace (before its first update)
+                if self.scheduler.last_epoch != steps:           # after it, the weights have moved: no retry without a checkpoint
+                    self._interrupted_update = f"iteration {self.iteration + 1} failed after {self.scheduler.last_epoch - steps} of its optimizer steps"
                 raise
             self.data_epoch, self.data_pos = next_pos
             self.iteration += 1; self.episodes += G
@@ -864,7 +887,11 @@ def train(self:RLHFTrainer,
             self._log(stats)
             bar.update(1); bar.set_postfix(score=f"{stats['score_mean']:.3f}", kl=f"{stats['kl']:.2f}")
             if c.save_every and (self.iteration % c.save_every == 0 or self.iteration == num_iterations): self.save_checkpoint()
-            if callback is not None: callback(self, stats)
+            if callback is not None:                     # several processes: a callback that stops one (early stopping, a logger
+                err = None                               # that fails on the main process) stops them all
+                try: callback(self, stats)
+                except Exception as e: err = e
+                self._agree(err, f"the callback after iteration {self.iteration}")
     finally: bar.close()
     return self.history
 
@@ -874,7 +901,10 @@ def _init_logging(self:RLHFTrainer):
     acc, c = self.accelerator, self.config
     self.metrics_path = Path(c.output_dir)/"metrics.jsonl"
     if c.log_with is not None and not getattr(self, "_trackers_ready", False):
-        acc.init_trackers(c.project_name, config={k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in asdict(c).items()})
+        names = c.log_with if isinstance(c.log_with, (list, tuple)) else [c.log_with]
+        resumed = {"tensorboard": {"purge_step": self.iteration + 1}} if self.iteration and ("tensorboard" in names or "all" in names) else {}
+        acc.init_trackers(c.project_name, config={k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in asdict(c).items()},
+                          init_kwargs=resumed)          # a resume drops TensorBoard's events of the iterations it redoes
         self._trackers_ready = True
     if acc.is_main_process:      # the file mirrors the history: after a resume, lines past the checkpoint go
         self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
@@ -983,7 +1013,9 @@ def save_checkpoint(self:RLHFTrainer, output_dir=None) -> Path:
                              scheduler=self.scheduler.state_dict(), kl_ctl=self.kl_ctl.state_dict(), history=self.history,
                              num_processes=acc.num_processes, config=asdict(self.config),
                              scaler=acc.scaler.state_dict() if getattr(acc, "scaler", None) is not None else None,    # fp16's loss scale
-                             prompts=getattr(self, "prompts_digest", None)),                  # the prompt set the data position counts in
+                             prompts=getattr(self, "prompts_digest", None),                   # the prompt set the data position counts in
+                             ptx=getattr(self, "ptx_digest", None), reference=getattr(self, "ref_fingerprint", None),
+                             precision=acc.mixed_precision),                                  # RLHFConfig's or accelerate's setting
                         tmp/"trainer_state.pt")
     except BaseException as e:
         if acc.num_processes == 1:
@@ -993,7 +1025,10 @@ def save_checkpoint(self:RLHFTrainer, output_dir=None) -> Path:
         bad = [i for i, f in enumerate(acc.gather(failed).tolist()) if f]
         if bad:
             if acc.is_main_process: shutil.rmtree(tmp, ignore_errors=True)
-            cause = f": {type(err).__name__}: {err}" if err is not None else " (its error is printed there)"
+            from accelerate.utils import gather_object                    # every process's cause, for the others' message
+            causes = gather_object([f"{type(err).__name__}: {err}"[:500] if err is not None else ""])
+            cause = (f": {type(err).__name__}: {err}" if err is not None else
+                     f" ({'; '.join(causes[i] for i in bad)})" if len(causes) == acc.num_processes else " (its error is printed there)")
             raise RuntimeError(f"saving {final} failed on process {', '.join(map(str, bad))}{cause}; the previous checkpoint is intact") from err
     if acc.is_main_process:
         _fsync_dir(tmp)
@@ -1010,7 +1045,7 @@ def save_checkpoint(self:RLHFTrainer, output_dir=None) -> Path:
 
 _RESUME_MUST_MATCH = ("adaptive_kl", "lora_r", "lora_alpha", "lora_target_modules")    # the loaded state would not fit the new setting
 _RESUME_RESTORED = ("lr", "value_lr", "adam_eps", "weight_decay", "init_kl_coef", "target_kl", "kl_horizon")   # the loaded state overrides these
-_RESUME_IGNORED = ("output_dir", "log_with", "project_name", "save_every", "save_total_limit", "compile", "forward_batch_size")
+_RESUME_IGNORED = ("output_dir", "log_with", "project_name", "save_every", "save_total_limit")   # (chunk sizes, compile: rounding, so warned)
 
 def _check_resume_config(saved:dict, # the config stored in the checkpoint
                          now:dict, # this run's config
@@ -1036,6 +1071,9 @@ def load_checkpoint(self:RLHFTrainer, path) -> Path:
     if st["num_processes"] != acc.num_processes:
         raise ValueError(f"checkpoint {ck} was written by {st['num_processes']} processes and this run has {acc.num_processes}: resume with the same number of processes (the data order and generators are per process)")
     _check_resume_config(st.get("config", {}), asdict(self.config), ck)
+    if st.get("precision") is not None and st["precision"] != acc.mixed_precision:
+        warnings.warn(f"checkpoint {ck} was trained with mixed_precision={st['precision']!r} and this run has {acc.mixed_precision!r} (RLHFConfig's, "
+                      "or accelerate's launch setting): the numbers change from here. This is not an exact continuation of the saved run")
     self.unwrapped.load_state_dict(torch.load(ck/"model.pt", map_location="cpu"))      # copied onto each parameter's device
     self.optimizer.load_state_dict(torch.load(ck/"optimizer.pt", map_location="cpu", weights_only=False))   # (and cast, by the optimizer)
     self.scheduler.load_state_dict(st["scheduler"]); self.kl_ctl.load_state_dict(st["kl_ctl"])
@@ -1043,6 +1081,7 @@ def load_checkpoint(self:RLHFTrainer, path) -> Path:
     self.iteration, self.episodes, self.data_epoch, self.data_pos = st["iteration"], st["episodes"], st["data_epoch"], st["data_pos"]
     self.history = list(st["history"])
     self._set_rng_state(torch.load(ck/f"rng-rank{acc.process_index}.pt", weights_only=False))
+    self._interrupted_update = None                     # a failed update's state is replaced by the checkpoint's
     return ck
 
 # %% ../nbs/05_trainer.ipynb #186d6d00

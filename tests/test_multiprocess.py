@@ -24,8 +24,12 @@ def _launch(scenario, tmp_path):
     return results
 
 @pytest.mark.parametrize("scenario, rank1, rank0", [
-    ("reward", "ConnectionError: the reward server timed out", "RuntimeError: iteration 2's sampling or scoring failed on process 1"),
-    ("update", "ValueError", "RuntimeError: a micro-batch's checks failed on process 1"),
+    ("reward", "ConnectionError: the reward server timed out", "RuntimeError: iteration 2's sampling or scoring failed on process 1 (ConnectionError: the reward server timed out)"),
+    ("update", "ValueError", "RuntimeError: a micro-batch's PPO-ptx pass or checks failed on process 1 (ValueError"),
+    ("ptx", "MemoryError: out of memory in the PPO-ptx pass", "RuntimeError: a micro-batch's PPO-ptx pass or checks failed on process 1 (MemoryError"),
+    ("callback", "RuntimeError: the callback after iteration 2 failed on process 0 (ConnectionError", "ConnectionError: the logging server is down"),
+    ("sft", "MemoryError", "RuntimeError: SFT step 2's forward pass failed on process 1 (MemoryError"),
+    ("reward_model_fails", "MemoryError", "RuntimeError: reward-model step 2's forward pass failed on process 1 (MemoryError"),
     ("uneven", "ValueError: step() got [4, 2] episodes", "ValueError: step() got [4, 2] episodes"),
     ("save", "RuntimeError: saving", "RuntimeError: saving"),
 ])
