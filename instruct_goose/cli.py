@@ -474,12 +474,24 @@ class PipelineConfig:
     reward:dict = dataclasses.field(default_factory=dict)
     ppo:dict = dataclasses.field(default_factory=dict)
 
+    def __post_init__(self):                           # checked before any step runs, not after SFT has trained
+        for k in ("seed", "n_demonstrations", "n_layer", "n_embd", "n_head", "n_comparison_prompts", "n_eval_prompts", "eval_every", "max_new_tokens"):
+            v, least = getattr(self, k), 0 if k == "seed" else 1
+            if isinstance(v, bool) or not isinstance(v, int) or v < least:
+                raise ValueError(f"pipeline key {k}={v!r}: use an integer >= {least}")
+        if self.n_embd % self.n_head: raise ValueError(f"pipeline keys n_embd={self.n_embd}, n_head={self.n_head}: n_embd must be a multiple of n_head")
+        if self.n_comparison_prompts < 2: raise ValueError(f"pipeline key n_comparison_prompts={self.n_comparison_prompts}: the reward model needs comparisons, use 2 or more")
+
 PIPELINE_DEFAULTS = {
     "sft": dict(lr=3e-3, epochs=1, batch_size=32, max_length=48, warmup_steps=10),
-    "reward": dict(lr=1e-3, epochs=2, batch_size=32, max_length=64),
+    "reward": dict(lr=1e-3, epochs=2, batch_size=32),
     "ppo": dict(num_iterations=30, lr=5e-4, batch_size=64, mini_batch_size=16, ppo_epochs=4, init_kl_coef=0.05,
-                temperature=1.0, max_new_tokens=24, save_every=10),
+                temperature=1.0, save_every=10),
 }
+
+def _context(cfg:PipelineConfig) -> int:
+    "Positions of the model the pipeline trains: a prompt, a response of `max_new_tokens`, and room (the demonstrations need 48)."
+    return max(64, 2 * cfg.max_new_tokens + 16)
 
 # %% ../nbs/07_cli.ipynb #a7ff67e3
 @torch.no_grad()
@@ -519,7 +531,8 @@ def _sections(cfg:PipelineConfig) -> dict:
     for k in ("sft", "reward", "ppo"):
         extra = getattr(cfg, k) or {}
         if not isinstance(extra, dict): raise CLIError(f"pipeline config key {k!r} must be a mapping of {k} settings, got {extra!r}")
-        out[k] = {**PIPELINE_DEFAULTS[k], **extra}
+        derived = {"reward": {"max_length": _context(cfg)}, "ppo": {"max_new_tokens": cfg.max_new_tokens}}.get(k, {})   # one max_new_tokens for every step
+        out[k] = {**PIPELINE_DEFAULTS[k], **derived, **extra}
     return out
 
 def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's folder (steps in `sft/`, `reward/`, `ppo/`)
@@ -564,7 +577,7 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
     if not done("sft"):
         demos = Dataset.from_list([{"text": " ".join(toy_review(rng))} for _ in range(cfg.n_demonstrations)])
         torch.manual_seed(cfg.seed)
-        lm = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=2*cfg.max_new_tokens + 16, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
+        lm = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=_context(cfg), n_embd=cfg.n_embd, n_layer=cfg.n_layer,
                                         n_head=cfg.n_head, bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
         run_sft((lm, tok), demos, out/"sft", {"seed": cfg.seed, **sec["sft"], "progress": progress}, overwrite=True)
     sft_dir = out/"sft"/"model"
@@ -645,17 +658,28 @@ def _nest(d:dict) -> dict:
 
 def _parser():
     import argparse
+    from instruct_goose import __version__
+    from instruct_goose.sft import SFTConfig
+    from instruct_goose.trainer import RLHFConfig
     p = argparse.ArgumentParser(prog="instruct-goose", description="RLHF with PPO as in InstructGPT: SFT, reward model, PPO.")
+    p.add_argument("--version", action="version", version=f"instruct-goose {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+    def keys(*classes, extra=(), sections=False):        # what --set accepts, listed under each command's --help
+        names = [f.name for c in classes for f in dataclasses.fields(c) if f.name != "output_dir"] + list(extra)
+        return ("--set keys (YAML values): " + ", ".join(names)
+                + (". A step's own settings as sft.KEY, reward.KEY, ppo.KEY (the keys of those commands)" if sections else ""))
     def common(sp, default_out):
         sp.add_argument("--output-dir", default=default_out, help=f"the run's folder (default: {default_out})")
         sp.add_argument("--config", help="a YAML file of settings")
         sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting (repeatable)")
         sp.add_argument("--resume", action="store_true", help="continue the run in --output-dir")
         sp.add_argument("--overwrite", action="store_true", help="replace whatever --output-dir holds")
-    sp = sub.add_parser("pipeline", help="all three steps on the embedded task (no download)"); common(sp, "instruct_goose_pipeline")
+    sp = sub.add_parser("pipeline", help="all three steps on the embedded task (no download)",
+                        epilog=keys(PipelineConfig, sections=True)); common(sp, "instruct_goose_pipeline")
+    settings = {"sft": keys(SFTConfig), "reward": keys(RewardConfig), "ppo": keys(RLHFConfig, extra=_PPO_EXTRA_KEYS)}
     for name, what in (("sft", "demonstrations"), ("reward", "comparisons"), ("ppo", "prompts")):
-        sp = sub.add_parser(name, help={"sft": "step 1: supervised fine-tuning", "reward": "step 2: a reward model from comparisons", "ppo": "step 3: PPO against a reward"}[name])
+        sp = sub.add_parser(name, help={"sft": "step 1: supervised fine-tuning", "reward": "step 2: a reward model from comparisons", "ppo": "step 3: PPO against a reward"}[name],
+                            epilog=settings[name])
         sp.add_argument("--model", required=True, help="hub name or local folder of the model")
         sp.add_argument("--dataset", required=True, help=f"hub name, local folder or file of {what}")
         sp.add_argument("--split", default="train", help="the split of a hub dataset or folder (default: train; a single file is read whole)")
@@ -683,6 +707,8 @@ def main(argv:list[str]|None=None) -> int:
     import warnings
     args = _parser().parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+    hf_logging.disable_progress_bar()                    # transformers' "Loading weights" bars at every step: the command's own bars stay
     try:
         cfg = _nest({**load_yaml(args.config), **parse_overrides(args.set)})
         kw = dict(resume=args.resume, overwrite=args.overwrite)

@@ -400,6 +400,44 @@ def _warn_uneven(n:int, batch_size:int, processes:int, what:str):
         warnings.warn(f"{n} {what} do not divide into batches of {batch_size} on {processes} processes: accelerate repeats {extra} of the first "
                       f"ones in every epoch so that all processes take the same steps (use a multiple of {batch_size * processes} to avoid it)")
 
+def _check_unpadded(ids:Tensor, # (B,T) token ids given without an attention mask
+                    tokenizer=None, # its pad/BOS/EOS ids (or None)
+                    model=None, # the model's generation_config/config, for the ids the tokenizer lacks
+                    what:str="queries", # the ids' name, for the message
+                    fix:str="pass query_mask", # how to give the mask
+                   ):
+    "Without a mask every token is read as real: refuse ids that are visibly left padded (some rows begin with the pad id, others do not)."
+    srcs = (tokenizer, getattr(model, "generation_config", None), getattr(model, "config", None))
+    pad = next((v for v in (getattr(s, "pad_token_id", None) for s in srcs if s is not None) if isinstance(v, int)), None)
+    if pad is None or len(ids) < 2: return
+    lead = (ids == pad).long().cumprod(1).sum(1)          # leading pad ids per row
+    if not (lead > 0).any() or (lead > 0).all(): return
+    rows = (lead > 0).nonzero().flatten().tolist()[:10]
+    msg = (f"{what} look left padded (rows {rows} begin with the pad id {pad}, others do not) but no mask was given, so the padding "
+           f"would be read as real tokens: {fix}")
+    special = []                                             # the BOS/EOS ids of the tokenizer and the model
+    for s in srcs:
+        for a in ("bos_token_id", "eos_token_id"):
+            v = getattr(s, a, None) if s is not None else None
+            special += list(v) if isinstance(v, (list, tuple)) else [v]
+    if int(lead.max()) < 2 and pad in special:
+        warnings.warn(msg + f" (if those rows begin with the token {pad} on purpose, as a GPT-2 BOS, pass the mask to silence this)")
+    else: raise ValueError(msg)
+
+def _names_checked(init):
+    "The dataclass `__init__`, with an unknown field named and the nearest real one suggested (`kl_coef` -> `init_kl_coef`)."
+    import difflib, functools
+    from dataclasses import fields
+    @functools.wraps(init)
+    def checked(self, *args, **kwargs):
+        names = [f.name for f in fields(type(self))]
+        for k in kwargs:
+            if k not in names:
+                near = difflib.get_close_matches(k, names, n=1, cutoff=0.6)
+                raise TypeError(f"{type(self).__name__} has no field {k!r}" + (f": did you mean {near[0]!r}?" if near else f"; its fields are listed by dataclasses.fields({type(self).__name__})"))
+        init(self, *args, **kwargs)
+    return checked
+
 
 # %% ../nbs/00_data.ipynb #8727456c
 _deferred = threading.local()          # .pending: the (verdict, fail) pairs queued by the open `deferred_checks` block of this thread

@@ -13,7 +13,7 @@ from torch import nn, Tensor
 from fastcore.basics import patch
 from transformers import AutoModel, PreTrainedTokenizerBase
 
-from .data import locate, load_model, load_tokenizer, tokenize_for_reward, write_folder, optimizer_step, check_trainable_loaded, _pad_right, _same_vocab, _accelerator, _agree, _warn_uneven
+from .data import locate, load_model, load_tokenizer, tokenize_for_reward, write_folder, optimizer_step, check_trainable_loaded, _pad_right, _same_vocab, _accelerator, _agree, _warn_uneven, _check_unpadded
 from .agent import fuse_gelu, disable_dropout as _no_dropout, _max_positions, _check_in_vocab, _vocab_size, _check_vocab_size, _as_mask as _mask01, _in_device
 
 # %% auto #0
@@ -99,7 +99,11 @@ class RewardModel(nn.Module):
         if not isinstance(input_ids, Tensor) or input_ids.ndim != 2 or len(input_ids) == 0:
             raise ValueError(f"pass texts (a non-empty list of strings) or token ids as a (B,T) tensor, got {type(input_ids).__name__}"
                              + (f" of shape {tuple(input_ids.shape)}" if isinstance(input_ids, Tensor) else ""))
-        if attention_mask is None: attention_mask = torch.ones_like(input_ids)
+        if input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool:
+            raise ValueError(f"input_ids must hold integer token ids, got {input_ids.dtype}: pass the tokenizer's input_ids (or the texts themselves)")
+        if attention_mask is None:
+            _check_unpadded(input_ids, self.tokenizer, self.trunk, "input_ids", "pass the tokenizer's attention_mask (or the texts themselves)")
+            attention_mask = torch.ones_like(input_ids)
         if input_ids.shape != attention_mask.shape: raise ValueError(f"input_ids {tuple(input_ids.shape)} and attention_mask {tuple(attention_mask.shape)} must have the same (B,T) shape")
         attention_mask = _mask01(attention_mask, "attention_mask")
         _check_in_vocab(input_ids, attention_mask, self.vocab_size, "input_ids", owner="the reward model's")   # as Agent's inputs (01)
@@ -345,6 +349,10 @@ def train_reward_model(rm:RewardModel, # the model to train (in place)
     "Train a reward model on comparisons; returns the history of losses and accuracies."
     from tqdm.auto import tqdm
     from transformers import get_scheduler
+    for name, ds in (("train_ds", train_ds), ("val_ds", val_ds)):
+        if ds is not None and not hasattr(ds, "collate"):
+            raise ValueError(f"{name} is a {type(ds).__name__}: wrap the comparisons in PairDataset(rows, rm.tokenizer, max_length=rm.max_length) "
+                             "(chosen/rejected pairs) or RankingDataset (K ranked responses), from instruct_goose.data")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1 or len(train_ds) == 0: raise ValueError(f"need epochs >= 1 and a non-empty training set (got epochs={epochs}, {len(train_ds)} examples)")
     for k, v, ok, fix in (("lr", lr, lr > 0, "a positive number"), ("weight_decay", weight_decay, weight_decay >= 0, "a number >= 0"),
                           ("warmup_ratio", warmup_ratio, 0 <= warmup_ratio <= 1, "a number in [0, 1]"),

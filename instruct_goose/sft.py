@@ -18,7 +18,7 @@ from transformers import PreTrainedTokenizerBase, get_scheduler
 from accelerate import Accelerator
 from tqdm import tqdm
 
-from .data import locate, load_rows, seed_everything, write_folder, optimizer_step, check_trainable_loaded, _accelerator, _one_bos, _agree, _warn_uneven
+from .data import locate, load_rows, seed_everything, write_folder, optimizer_step, check_trainable_loaded, _accelerator, _one_bos, _agree, _warn_uneven, _names_checked
 from .agent import _max_positions, _vocab_size, _check_vocab_size
 
 # %% auto #0
@@ -198,6 +198,9 @@ class SFTConfig:
         if self.eval_every is not None and self.eval_every < 1: raise ValueError(f"SFTConfig.eval_every={self.eval_every}: use eval_every >= 1, or None")
         if self.mixed_precision not in (None, "no", "bf16", "fp16"): raise ValueError(f"SFTConfig.mixed_precision={self.mixed_precision!r}: use 'no', 'bf16', 'fp16', or None for accelerate's setting")
         if self.warmup_steps < 0 or self.weight_decay < 0: raise ValueError("SFTConfig.warmup_steps and weight_decay must be >= 0")
+
+SFTConfig.__init__ = _names_checked(SFTConfig.__init__)   # SFTConfig(bach_size=2): did you mean 'batch_size'?
+
 
 # %% ../nbs/06_sft.ipynb #97e93aea
 def build_sft_dataset(source, # anything `load_demonstrations` takes, or a Dataset with `input_ids` and `labels`

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from fastcore.basics import patch
 
-from .data import optimizer_step, check_trainable_loaded, deferred_checks, _same_vocab, _accelerator, _added_prefix, _one_bos, _agree as _agree_processes
+from .data import optimizer_step, check_trainable_loaded, deferred_checks, _same_vocab, _accelerator, _added_prefix, _one_bos, _agree as _agree_processes, _check_unpadded, _names_checked
 from .agent import Agent, ReferenceModel, create_reference_model, is_peft_model, _unwrap, _vocab_size, _check_vocab_size, _as_mask as _mask01
 from .gae import compute_rewards, gae, masked_mean, masked_whiten, ends_with_eos, missing_eos_penalty
 from .loss import policy_loss, value_loss, explained_variance, entropy_loss, ptx_loss, FixedKLController, AdaptiveKLController
@@ -132,18 +132,6 @@ class RLHFConfig:
     @property
     def micro_batch_size(self) -> int: return self.mini_batch_size // self.gradient_accumulation_steps
 
-def _names_checked(init):
-    "The dataclass `__init__`, with an unknown field named and the nearest real one suggested (`kl_coef` -> `init_kl_coef`)."
-    import difflib, functools
-    @functools.wraps(init)
-    def checked(self, *args, **kwargs):
-        names = [f.name for f in fields(type(self))]
-        for k in kwargs:
-            if k not in names:
-                near = difflib.get_close_matches(k, names, n=1, cutoff=0.6)
-                raise TypeError(f"{type(self).__name__} has no field {k!r}" + (f": did you mean {near[0]!r}?" if near else "; its fields are listed by dataclasses.fields(RLHFConfig)"))
-        init(self, *args, **kwargs)
-    return checked
 RLHFConfig.__init__ = _names_checked(RLHFConfig.__init__)
 
 # %% ../nbs/05_trainer.ipynb #c2ae47eb
@@ -168,6 +156,9 @@ class RolloutBatch:
 
 # %% ../nbs/05_trainer.ipynb #8310e030
 def _as_ids(name, x):
+    if hasattr(x, "response_mask") and not isinstance(x, Tensor):
+        raise ValueError(f"{name} got a Rollout (what Agent.generate returns): pass its tensors, rollout.query / rollout.response, "
+                         "with rollout.query_mask / rollout.response_mask")
     x = torch.as_tensor(x)
     if x.dim() != 2: raise ValueError(f"{name} must be a (B,L) tensor of token ids, got shape {tuple(x.shape)}: pad the batch and stack it (tokenizer(..., padding=True, return_tensors='pt'))")
     if x.dtype.is_floating_point or x.dtype == torch.bool: raise ValueError(f"{name} must hold integer token ids, got {x.dtype}")
@@ -384,22 +375,8 @@ def _check_batch(self:RLHFTrainer, queries, responses, scores, query_mask, respo
 @patch
 def _check_unpadded(self:RLHFTrainer, q:Tensor):
     "Without a query mask every query token is read as prompt: refuse queries that are visibly left padded."
-    pad = self.tokenizer.pad_token_id if self.tokenizer is not None else None
-    if pad is None: pad = getattr(getattr(self.unwrapped.policy, "generation_config", None), "pad_token_id", None)
-    if pad is None or len(q) < 2: return
-    lead = (q == pad).long().cumprod(1).sum(1)        # leading pad ids per row
-    if not (lead > 0).any() or (lead > 0).all(): return   # some rows begin with the pad id, others not: left padding
-    rows = (lead > 0).nonzero().flatten().tolist()[:10]
-    msg = (f"queries look left padded (rows {rows} begin with the pad id {pad}, others do not) but no query_mask was given, so the padding "
-           "would be read as prompt tokens: pass query_mask (the tokenizer's attention_mask, or the query_mask of Agent.generate's rollout)")
-    policy, special = self.unwrapped.policy, []             # the BOS/EOS ids of the tokenizer and the model
-    for src in (self.tokenizer, getattr(policy, "generation_config", None), getattr(policy, "config", None)):
-        for a in ("bos_token_id", "eos_token_id"):
-            v = getattr(src, a, None) if src is not None else None
-            special += list(v) if isinstance(v, (list, tuple)) else [v]
-    if int(lead.max()) < 2 and pad in special:
-        warnings.warn(msg + f" (if those prompts begin with the token {pad} on purpose, as a GPT-2 BOS, pass query_mask to silence this)")
-    else: raise ValueError(msg)
+    _check_unpadded(q, self.tokenizer, self.unwrapped.policy, "queries",
+                    "pass query_mask (the tokenizer's attention_mask, or the query_mask of Agent.generate's rollout)")
 
 @patch
 def _eos_id(self:RLHFTrainer):
@@ -500,6 +477,12 @@ def compute_loss(self:RLHFTrainer,
                  response_attention_mask:Tensor|None=None, # (B,R)
                 ) -> Tensor: # scalar loss with a graph to the policy and critic
     "The PPO loss of one batch: rollout quantities under no-grad, then the clipped losses with the current parameters."
+    if response_attention_mask is not None:             # the original README's pattern was torch.ones_like(response_ids)
+        r = _as_ids("response_ids", response_ids)
+        m, through = _as_mask("response_attention_mask", response_attention_mask, r), self._through_first_eos(r.to(self.accelerator.device))
+        after = ((m.to(through.device) > 0) & (through == 0)).any(1).nonzero().flatten().tolist()
+        if after: warnings.warn(f"response_attention_mask marks tokens after the first EOS of rows {after[:10]} as real: they are trained on and "
+                                "counted in the KL. If they are padding, pass the rollout's response_mask, or None (each response then ends at its first EOS)")
     rb = self.make_rollout(query_ids, response_ids, rewards, query_attention_mask, response_attention_mask)
     loss, self.last_stats = self.minibatch_loss(rb)
     self.last_rollout = rb
@@ -686,6 +669,7 @@ def prepare_prompts(self:RLHFTrainer,
     cols = getattr(prompt_dataset, "column_names", None)
     if cols is not None:
         if text_column is None: text_column = next((k for k in PROMPT_COLUMNS if k in cols), None)
+        elif text_column not in cols: raise ValueError(f"text_column={text_column!r} is not a column of the prompt dataset (it has {cols}): pass one of them")
         if text_column not in cols: raise ValueError(f"the prompt dataset has columns {cols} and none holds the prompts: pass text_column= (one of them), or name the column 'prompt' (or 'input_ids' for token ids)")
         items = prompt_dataset[text_column]
     else: items = list(prompt_dataset)
