@@ -125,8 +125,9 @@ def _inverse_cdf(probs:Tensor, # (B,V) non-negative weights per row
     "The two-level inverse-CDF draw for given uniforms, without a host sync: an invalid row gets some in-range id, and `valid` says so."
     B, V = probs.shape
     nb, full = -(-V // block), V // block
-    mass = probs[:, :full * block].reshape(B, full, block).sum(-1)     # (B,nb) mass of each block, in the weights' precision
-    if nb > full: mass = torch.cat([mass, probs[:, full * block:].sum(-1, keepdim=True)], 1)
+    acc = torch.float32 if probs.dtype in (torch.float16, torch.bfloat16) else None   # half precision would round a block's mass to 8-11 bits
+    mass = probs[:, :full * block].reshape(B, full, block).sum(-1, dtype=acc)   # (B,nb) mass of each block, in float32 (or float64)
+    if nb > full: mass = torch.cat([mass, probs[:, full * block:].sum(-1, keepdim=True, dtype=acc)], 1)
     cdf = mass.double().cumsum(-1)                                     # float64 from here: no mass moves between blocks
     total = cdf[:, -1:].contiguous()
     valid = torch.isfinite(total).all() & (total > 0).all()

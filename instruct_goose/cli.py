@@ -178,7 +178,9 @@ def prepare_output_dir(path:str|Path, # the run's folder
             record = json.loads(rec.read_text())
             prev = record.get("command")
             if prev != command: raise CLIError(f"--resume: {str(p)!r} holds a {prev!r} run, not {command!r}: resume it with `instruct-goose {prev}`")
-            if record.get("inputs") is not None and record["inputs"] != named:
+            then = record.get("inputs")
+            now = named if then is None or any(str(x).startswith("--") for x in then) else [x for x in named if not x.startswith("--")]   # older records: paths only
+            if then is not None and then != now:
                 warnings.warn(f"--resume with other inputs than the run started with ({record['inputs']} then, {named} now): the model, the "
                               "data or the reward change in the middle of the run, so it is not a continuation of the same run")
         else:
@@ -250,7 +252,8 @@ class _GracefulStop:
             except ValueError: pass              # not the main thread: leave the signals alone
         return self
     def __exit__(self, *exc):
-        for s, old in self._old.items(): signal.signal(s, old)
+        for s, old in self._old.items():
+            if old is not None: signal.signal(s, old)   # None: a handler not installed from Python
 
 class Interrupted(Exception):
     "Raised after a requested stop once the checkpoint is written."

@@ -723,7 +723,7 @@ def _prepare_ptx(self:RLHFTrainer) -> list:
     if isinstance(texts[0], str):
         if self.tokenizer is None: raise ValueError("ptx_dataset holds text: pass tokenizer= to RLHFTrainer")
         ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=True, max_length=L)["input_ids"]
-    else: ids = [list(x)[:L] for x in texts]
+    else: ids = [[int(t) for t in list(x)[:L]] for x in texts]          # plain ints: arrays and tensors too
     ids = [x for x in ids if len(x) >= 2]
     if not ids: raise ValueError("ptx_dataset has no text of 2 or more tokens: PPO-ptx needs pretraining text")
     V = _vocab_size(self.unwrapped.policy)
