@@ -452,7 +452,7 @@ def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, t
         if not (resume and "state_dict" in str(e)): raise
         raise CLIError(f"--resume: the checkpoint in {str(out)!r} holds another model's weights than --model {model if isinstance(model, str) else ''!r} "
                        f"({str(e).splitlines()[0]}): resume with the --model the run started from")
-    trainer.save_checkpoint()
+    if not cfg.save_every: trainer.save_checkpoint()   # with save_every, train wrote the last iteration's checkpoint already
     if _processes().is_main_process:                 # every process holds the same weights and history: one writes them
         _save_plot(plot_metrics(hist), out/"ppo_curves.png")
         write_folder(out/"model", lambda d: (trainer.unwrapped.policy.save_pretrained(d), tok.save_pretrained(d)))   # atomic
