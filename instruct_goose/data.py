@@ -374,6 +374,15 @@ def _accelerator(what:str, # who asks, named in the messages: "RLHFConfig", "SFT
                          "different numbers of steps, and the ones with more would wait forever for the others. Leave even_batches=True (the default)")
     return accelerator
 
+def _causes(err:Exception|None, # this process's error
+            bad:list, # the processes that failed (every process knows them)
+            n:int, # the number of processes
+           ) -> str: # the failed processes' errors, for the others' messages
+    "A collective: every process contributes its error's text (empty if none); the failed ones' texts, joined."
+    from accelerate.utils import gather_object
+    causes = gather_object([f"{type(err).__name__}: {err}"[:500] if err is not None else ""])
+    return "; ".join(causes[i] for i in bad) if len(causes) == n else "its error is printed there"
+
 def _agree(accelerator, # the run's `Accelerator`
            err:Exception|None, # this process's error, None if it went well
            what:str, # the phase, for the other processes' message
@@ -385,9 +394,7 @@ def _agree(accelerator, # the run's `Accelerator`
         rows = accelerator.gather(torch.tensor([[float(err is not None), float(n or 0)]], device=accelerator.device)).tolist()
         bad = [i for i, (f, _) in enumerate(rows) if f]
         if bad:
-            from accelerate.utils import gather_object                  # every process takes part: all know that one failed
-            causes = gather_object([f"{type(err).__name__}: {err}"[:500] if err is not None else ""])
-            cause = "; ".join(causes[i] for i in bad) if len(causes) == len(rows) else "its error is printed there"
+            cause = _causes(err, bad, len(rows))                        # every process takes part: all know that one failed
             if err is None: raise RuntimeError(f"{what} failed on process {', '.join(map(str, bad))} ({cause}): "
                                                "stopping this process too, before any gradient is synchronised")
     if err is not None: raise err

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from fastcore.basics import patch
 
-from .data import optimizer_step, check_trainable_loaded, deferred_checks, _same_vocab, _accelerator, _added_prefix, _one_bos, _agree as _agree_processes, _check_unpadded, _names_checked
+from .data import optimizer_step, check_trainable_loaded, deferred_checks, _same_vocab, _accelerator, _added_prefix, _one_bos, _agree as _agree_processes, _check_unpadded, _names_checked, _causes
 from .agent import Agent, ReferenceModel, create_reference_model, is_peft_model, _unwrap, _vocab_size, _check_vocab_size, _as_mask as _mask01
 from .gae import compute_rewards, gae, masked_mean, masked_whiten, ends_with_eos, missing_eos_penalty
 from .loss import policy_loss, value_loss, explained_variance, entropy_loss, ptx_loss, FixedKLController, AdaptiveKLController
@@ -582,7 +582,7 @@ def _iteration_stats(self:RLHFTrainer, rb:RolloutBatch, timings:dict) -> dict:
              "kl_per_token": masked_mean(log_ratio, rb.response_mask)}
     first = self.minibatch_stats[0]                             # the sanity check "ratio 1 before the first update", of every process
     if "ratio_mean" in first: local.update(first_ratio_mean=first["ratio_mean"], first_approxkl=first["approxkl"])
-    for k in self.minibatch_stats[0]:
+    for k in first:
         vals = [s[k] for s in self.minibatch_stats]
         local[k] = torch.tensor(max(vals) if k in _MAX_STATS else sum(vals) / len(vals))
     if "explained_variance" in local:     # over the whole rollout, with the critic's values at sampling time (as cleanrl logs it), not
@@ -1009,10 +1009,8 @@ def save_checkpoint(self:RLHFTrainer, output_dir=None) -> Path:
         bad = [i for i, f in enumerate(acc.gather(failed).tolist()) if f]
         if bad:
             if acc.is_main_process: shutil.rmtree(tmp, ignore_errors=True)
-            from accelerate.utils import gather_object                    # every process's cause, for the others' message
-            causes = gather_object([f"{type(err).__name__}: {err}"[:500] if err is not None else ""])
-            cause = (f": {type(err).__name__}: {err}" if err is not None else
-                     f" ({'; '.join(causes[i] for i in bad)})" if len(causes) == acc.num_processes else " (its error is printed there)")
+            causes = _causes(err, bad, acc.num_processes)                 # every process's cause, for the others' message
+            cause = f": {type(err).__name__}: {err}" if err is not None else f" ({causes})"
             raise RuntimeError(f"saving {final} failed on process {', '.join(map(str, bad))}{cause}; the previous checkpoint is intact") from err
     if acc.is_main_process:
         _fsync_dir(tmp)
