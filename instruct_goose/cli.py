@@ -732,3 +732,6 @@ def main(argv:list[str]|None=None) -> int:
         fields = dict.fromkeys(re.findall(r"RLHFConfig\.(\w+)", msg))   # the API's names, as the command line spells them
         if fields: msg += " (on the command line: " + ", ".join(f"--set {k}=..." for k in fields) + ")"
         print(f"error: {msg}", file=sys.stderr); return 2
+    finally:                                             # under accelerate launch: leave the process group before exit (a gloo
+        import torch.distributed as dist                 # thread left running aborted a process at exit now and then)
+        if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
