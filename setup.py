@@ -1,5 +1,5 @@
 from configparser import ConfigParser
-import setuptools, shlex
+import re, setuptools, shlex
 
 # note: all settings are in settings.ini; edit there, not here
 config = ConfigParser(delimiters=['='])
@@ -25,6 +25,15 @@ min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 dev_requirements = (cfg.get('dev_requirements') or '').split()
 
+def long_description():
+    "README.md with its relative links made absolute: PyPI shows the README without the repository's files beside it."
+    text = open('README.md', encoding='utf-8').read()
+    repo = cfg['git_url'].rstrip('/')
+    raw = repo.replace('https://github.com/', 'https://raw.githubusercontent.com/') + '/' + cfg['branch'] + '/'
+    blob = repo + '/blob/' + cfg['branch'] + '/'
+    def absolute(m): return m.group(1) + '(' + (raw if m.group(1).startswith('!') else blob) + m.group(2) + ')'
+    return re.sub(r'(!?\[[^\]]*\])\((?![a-z][a-z0-9+.-]*:|#|/)([^)\s]+)\)', absolute, text)
+
 setuptools.setup(
     name = cfg['lib_name'],
     license = lic[0],
@@ -40,7 +49,7 @@ setuptools.setup(
     extras_require={ 'dev': dev_requirements },
     dependency_links = cfg.get('dep_links','').split(),
     python_requires  = '>=' + cfg['min_python'],
-    long_description = open('README.md', encoding='utf-8').read(),
+    long_description = long_description(),
     long_description_content_type = 'text/markdown',
     zip_safe = False,
     entry_points = {
