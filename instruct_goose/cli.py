@@ -52,7 +52,7 @@ def toy_tokenizer():
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", padding_side="left")
 
 # %% ../nbs/07_cli.ipynb #32016bec
-import dataclasses, difflib, json, os, re, sys, time, warnings
+import contextlib, dataclasses, difflib, json, os, re, sys, time, warnings
 from pathlib import Path
 import torch
 
@@ -570,49 +570,57 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
                                    "redone with them; resume with the same settings (only ppo.num_iterations may grow), or start again with --overwrite")
     out = prepare_output_dir(output_dir, "pipeline", dataclasses.asdict(cfg), resume, overwrite)
     done = lambda step: (out/step/"summary.json").exists()   # written last by each step, after its model is saved (atomically)
-    times, t0 = {}, time.perf_counter()
+    spent_path = out/"seconds.json"                   # seconds per step, summed over every run of this folder, stopped runs included
+    spent = (json.loads(spent_path.read_text()) if resume and spent_path.exists() else
+             {k[8:]: v for k, v in json.loads((out/"summary.json").read_text()).items() if k.startswith("seconds_")}   # a run of an older version
+             if resume and (out/"summary.json").exists() else {})
+    t0, total0 = time.perf_counter(), spent.get("total", 0.0)
+    @contextlib.contextmanager
+    def timed(step):                                  # written when the step ends, or when Ctrl-C stops it
+        t = time.perf_counter()
+        try: yield
+        finally:
+            spent[step] = spent.get(step, 0.0) + time.perf_counter() - t; spent["total"] = total0 + time.perf_counter() - t0
+            spent_path.with_suffix(".tmp").write_text(json.dumps(spent)); os.replace(spent_path.with_suffix(".tmp"), spent_path)
     rng = random.Random(cfg.seed)
     tok = toy_tokenizer()
     eval_prompts = [toy_review(random.Random(10**6 + cfg.seed*10**4 + i))[0] for i in range(cfg.n_eval_prompts)]
 
     # step 1: a model from scratch, fine-tuned on generated demonstrations
-    t = time.perf_counter()
-    if not done("sft"):
-        demos = Dataset.from_list([{"text": " ".join(toy_review(rng))} for _ in range(cfg.n_demonstrations)])
-        torch.manual_seed(cfg.seed)
-        lm = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=_context(cfg), n_embd=cfg.n_embd, n_layer=cfg.n_layer,
-                                        n_head=cfg.n_head, bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
-        run_sft((lm, tok), demos, out/"sft", {"seed": cfg.seed, **sec["sft"], "progress": progress}, overwrite=True)
-    sft_dir = out/"sft"/"model"
-    sft_gold, sft_samples = gold_eval(Agent(AutoModelForCausalLM.from_pretrained(sft_dir)), tok, eval_prompts, cfg.max_new_tokens, cfg.seed)
-    times["sft"] = time.perf_counter() - t
+    with timed("sft"):
+        if not done("sft"):
+            demos = Dataset.from_list([{"text": " ".join(toy_review(rng))} for _ in range(cfg.n_demonstrations)])
+            torch.manual_seed(cfg.seed)
+            lm = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=_context(cfg), n_embd=cfg.n_embd, n_layer=cfg.n_layer,
+                                            n_head=cfg.n_head, bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
+            run_sft((lm, tok), demos, out/"sft", {"seed": cfg.seed, **sec["sft"], "progress": progress}, overwrite=True)
+        sft_dir = out/"sft"/"model"
+        sft_gold, sft_samples = gold_eval(Agent(AutoModelForCausalLM.from_pretrained(sft_dir)), tok, eval_prompts, cfg.max_new_tokens, cfg.seed)
 
     # step 2: comparisons of SFT samples by the gold labeller, and a reward model initialised from the SFT model
-    t = time.perf_counter()
-    if not done("reward"):
-        sft = Agent(AutoModelForCausalLM.from_pretrained(sft_dir))
-        prompts = [toy_review(random.Random(2*10**6 + cfg.seed*10**4 + i))[0] for i in range(cfg.n_comparison_prompts)]
-        pairs = _comparisons(sft, tok, prompts, cfg.max_new_tokens, cfg.seed + 7)
-        run_reward((AutoModelForCausalLM.from_pretrained(sft_dir), tok), pairs, out/"reward", {"seed": cfg.seed, **sec["reward"], "progress": progress},
-                   overwrite=True, reference_texts=[r["prompt"] + r[k] for r in pairs for k in ("chosen", "rejected")])   # normalised on SFT samples, chosen and rejected alike
-    times["reward"] = time.perf_counter() - t
+    with timed("reward"):
+        if not done("reward"):
+            sft = Agent(AutoModelForCausalLM.from_pretrained(sft_dir))
+            prompts = [toy_review(random.Random(2*10**6 + cfg.seed*10**4 + i))[0] for i in range(cfg.n_comparison_prompts)]
+            pairs = _comparisons(sft, tok, prompts, cfg.max_new_tokens, cfg.seed + 7)
+            run_reward((AutoModelForCausalLM.from_pretrained(sft_dir), tok), pairs, out/"reward", {"seed": cfg.seed, **sec["reward"], "progress": progress},
+                       overwrite=True, reference_texts=[r["prompt"] + r[k] for r in pairs for k in ("chosen", "rejected")])   # normalised on SFT samples, chosen and rejected alike
 
     # step 3: PPO against the reward model; the gold reward is measured along the way
-    t = time.perf_counter()
-    resume_ppo = resume and (out/"ppo"/"checkpoints").exists()
-    gold_path = out/"gold.jsonl"                      # written as it grows, so that a resumed run continues the curve
-    gold_curve = load_metrics(gold_path) if resume_ppo and gold_path.exists() else [{"iteration": 0, "kl": 0.0, "gold": sft_gold}]
-    def on_iteration(tr, stats):
-        if stats["iteration"] % cfg.eval_every == 0:
-            g, _, kl = gold_eval(tr.unwrapped, tok, eval_prompts, cfg.max_new_tokens, cfg.seed, ref_model=tr.ref_model)   # the updated policy's
-            gold_curve[:] = [c for c in gold_curve if c["iteration"] < stats["iteration"]]     # drop points past the checkpoint resumed from
-            gold_curve.append({"iteration": stats["iteration"], "kl": kl, "gold": g})      # samples: gold and KL of the same policy
-            _write_jsonl(gold_path, gold_curve)
-    train_prompts = Dataset.from_list([{"prompt": toy_review(random.Random(3*10**6 + cfg.seed*10**4 + i))[0]} for i in range(2048)])
-    ppo_sum = run_ppo((AutoModelForCausalLM.from_pretrained(sft_dir), tok), train_prompts, out/"ppo", reward_model=str(out/"reward"/"model"),
-                      config={"seed": cfg.seed, **sec["ppo"], "progress": progress}, resume=resume_ppo, overwrite=not resume_ppo, on_iteration=on_iteration)
-    ppo_gold, ppo_samples = gold_eval(Agent(AutoModelForCausalLM.from_pretrained(out/"ppo"/"model")), tok, eval_prompts, cfg.max_new_tokens, cfg.seed)
-    times["ppo"] = time.perf_counter() - t
+    with timed("ppo"):
+        resume_ppo = resume and (out/"ppo"/"checkpoints").exists()
+        gold_path = out/"gold.jsonl"                      # written as it grows, so that a resumed run continues the curve
+        gold_curve = load_metrics(gold_path) if resume_ppo and gold_path.exists() else [{"iteration": 0, "kl": 0.0, "gold": sft_gold}]
+        def on_iteration(tr, stats):
+            if stats["iteration"] % cfg.eval_every == 0:
+                g, _, kl = gold_eval(tr.unwrapped, tok, eval_prompts, cfg.max_new_tokens, cfg.seed, ref_model=tr.ref_model)   # the updated policy's
+                gold_curve[:] = [c for c in gold_curve if c["iteration"] < stats["iteration"]]     # drop points past the checkpoint resumed from
+                gold_curve.append({"iteration": stats["iteration"], "kl": kl, "gold": g})      # samples: gold and KL of the same policy
+                _write_jsonl(gold_path, gold_curve)
+        train_prompts = Dataset.from_list([{"prompt": toy_review(random.Random(3*10**6 + cfg.seed*10**4 + i))[0]} for i in range(2048)])
+        ppo_sum = run_ppo((AutoModelForCausalLM.from_pretrained(sft_dir), tok), train_prompts, out/"ppo", reward_model=str(out/"reward"/"model"),
+                          config={"seed": cfg.seed, **sec["ppo"], "progress": progress}, resume=resume_ppo, overwrite=not resume_ppo, on_iteration=on_iteration)
+        ppo_gold, ppo_samples = gold_eval(Agent(AutoModelForCausalLM.from_pretrained(out/"ppo"/"model")), tok, eval_prompts, cfg.max_new_tokens, cfg.seed)
     _write_jsonl(gold_path, gold_curve)
     rm_curve = [{"iteration": h["iteration"], "kl": h["kl"], "score": h["score_mean"]} for h in load_metrics(out/"ppo")]   # every iteration, resumed or not
     _save_plot(plot_gold_vs_kl(gold_curve, rm_curve), out/"gold_vs_kl.png")
@@ -621,8 +629,7 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
     print("\nheld-out samples (prompt | SFT | PPO):")
     for p, a, b in list(zip(eval_prompts, sft_samples, ppo_samples))[:5]: print(f"  {p} | {a} | {b}")
     rm_sum = json.loads((out/"reward"/"summary.json").read_text())
-    before = json.loads((out/"summary.json").read_text()) if resume and (out/"summary.json").exists() else {}
-    secs = {k: v + before.get(f"seconds_{k}", 0.0) for k, v in {**times, "total": time.perf_counter() - t0}.items()}   # summed over resumes
+    secs = {**{k: spent.get(k, 0.0) for k in ("sft", "reward", "ppo")}, "total": total0 + time.perf_counter() - t0}   # summed over resumes
     return _finish(out, {"gold_reward_sft": sft_gold, "gold_reward_ppo": ppo_gold, "rm_val_accuracy": rm_sum["val_accuracy_after"],
                          "rm_score_first": ppo_sum["score_first"], "rm_score_last": ppo_sum["score_last"], "kl_last": ppo_sum["kl_last"],
                          **{f"seconds_{k}": v for k, v in secs.items()}, "policy": str(out/"ppo"/"model")}, "Pipeline done")
