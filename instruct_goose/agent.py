@@ -440,6 +440,14 @@ def _compiling() -> bool:
     f = getattr(getattr(torch, "compiler", None), "is_compiling", None)
     return bool(f()) if f is not None else False
 
+_compiled_lm_step = None
+def _decode_step(compile:bool):
+    "`_lm_step` for `generate`'s decoding steps: eager, or through `torch.compile` (dynamic shapes: one graph serves every cache length)."
+    global _compiled_lm_step
+    if not compile: return _lm_step
+    if _compiled_lm_step is None: _compiled_lm_step = torch.compile(_lm_step, dynamic=True)
+    return _compiled_lm_step
+
 def _check_pair(model, query, query_mask, response, response_mask):
     "Checked masks, and all four tensors on the device where `model` reads its ids."
     query_mask = _check_ids(query, query_mask, "query", model)
@@ -577,11 +585,14 @@ class Agent(nn.Module):
                  return_values:bool=True, # also return V(s_t) (free with the shared critic; one critic pass otherwise)
                  min_new_tokens:int|None=None, # EOS cannot be sampled before this many new tokens
                  min_length:int|None=None, # 🤗 name: minimum total length Q+R (-1 or None: no minimum)
+                 compile:bool=False, # run the decoding steps through `torch.compile` (opt-in: the first call compiles; see "Compiled decoding steps")
                 ) -> Rollout:
         "Batched sampling with the KV cache; keeps the log-prob (and value) of every sampled token."
         policy = self.policy
         attention_mask = _check_ids(input_ids, attention_mask, "input_ids", policy)
         _check_nonempty(attention_mask, "input_ids")
+        if not isinstance(compile, bool): raise ValueError(f"compile must be True or False, got {compile!r}")
+        step = _decode_step(compile)
         if not isinstance(max_new_tokens, int) or max_new_tokens < 1: raise ValueError(f"max_new_tokens must be an int >= 1, got {max_new_tokens}")
         if not temperature > 0: raise ValueError(f"temperature must be > 0, got {temperature}: use do_sample=False for greedy decoding")
         if top_k == 0: top_k = None                       # 🤗 convention: top_k=0 disables top-k
@@ -641,7 +652,7 @@ class Agent(nn.Module):
                 if return_values and self.shared_critic: vals.append(torch.where(alive, self._values(h[:, -1:]).squeeze(-1), 0.0))
                 if len(eos): done = done | (alive & torch.isin(tok, eos))
                 if t == max_new_tokens - 1 or (len(eos) and bool(done.all())): break   # a host sync only when EOS can stop rows
-                logits, h, cache = _lm_step(policy, self._linear_head, tok[:, None], None if step_mask is None else mask[:, :Q + t + 1], (n_real + t)[:, None],
+                logits, h, cache = step(policy, self._linear_head, tok[:, None], None if step_mask is None else mask[:, :Q + t + 1], (n_real + t)[:, None],
                                             torch.zeros((B, 1), dtype=torch.long, device=dev), cache=cache, use_cache=True)
             if do_sample and not bool(valid): raise ValueError(_BAD_PROBS)
             out = Rollout(query=query, query_mask=query_mask, response=torch.stack(toks, 1),

@@ -65,7 +65,7 @@ class RLHFConfig:
     forward_batch_size:int|None = None # chunk size of the no-grad passes (None: mini_batch_size; batch_size for one pass)
     reuse_generation_logprobs:bool = True # use generate's logprobs/values as the old ones when they match a forward pass
     reuse_tolerance:float = 1e-4 # the largest difference that counts as a match
-    compile:bool = False # torch.compile the agent's forward pass of the PPO update (opt-in: compiles for a while, then a faster update)
+    compile:bool = False # torch.compile the agent's forward pass of the PPO update and generate's decoding steps (opt-in: compiles for a while, then faster)
     mixed_precision:str|None = None # "no", "bf16" or "fp16" autocast for every pass; None: accelerate's setting (`accelerate launch --mixed_precision`), else "no"
     # PPO-ptx
     ptx_coef:float = 0.0 # gamma of PPO-ptx (0: off)
@@ -757,7 +757,7 @@ def generate(self:RLHFTrainer, query:Tensor, query_mask:Tensor, generator:torch.
         return self.unwrapped.generate(query, query_mask, max_new_tokens=c.max_new_tokens, temperature=c.temperature,
                                        top_k=c.top_k or None, top_p=c.top_p, do_sample=True,
                                        generator=generator if generator is not None else self.gen_generator,
-                                       eos_token_id=eos, pad_token_id=pad)
+                                       eos_token_id=eos, pad_token_id=pad, compile=c.compile)
 
 @patch
 def _reusable(self:RLHFTrainer, ro):
