@@ -445,7 +445,17 @@ def _decode_step(compile:bool):
     "`_lm_step` for `generate`'s decoding steps: eager, or through `torch.compile` (dynamic shapes: one graph serves every cache length)."
     global _compiled_lm_step
     if not compile: return _lm_step
-    if _compiled_lm_step is None: _compiled_lm_step = torch.compile(_lm_step, dynamic=True)
+    if _compiled_lm_step is None:
+        compiled = torch.compile(_lm_step, dynamic=True)
+        def step(*args, **kwargs):
+            global _compiled_lm_step
+            try: return compiled(*args, **kwargs)
+            except Exception as e:       # the compiler failed (a toolchain missing, a dynamo error): the same step, eagerly, from now on
+                warnings.warn(f"torch.compile of generate's decoding step failed ({type(e).__name__}: {str(e)[:300]}); "
+                              "decoding eagerly from now on (the samples are the same, only slower)")
+                _compiled_lm_step = _lm_step
+                return _lm_step(*args, **kwargs)   # a real error of the model fails here again, and is raised
+        _compiled_lm_step = step
     return _compiled_lm_step
 
 def _check_pair(model, query, query_mask, response, response_mask):

@@ -67,19 +67,23 @@ def _resolve(name, path):
 def load_tokenizer(name:str, # hub name or local path (resolved with `locate`)
                    padding_side:str="left", # "left" for generation and RL; "right" is fine for RM/SFT training
                    **kwargs) -> PreTrainedTokenizerBase:
-    "Load a tokenizer, give it a pad token (EOS when it has none) and set its padding side."
+    "Load a tokenizer, give it a pad token (EOS when it has none) and set its padding side (left padding also truncates on the left: a prompt keeps its end)."
     if padding_side not in ("left", "right"): raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
     tok = AutoTokenizer.from_pretrained(_resolve(name, locate(name)), **kwargs)
     if tok.pad_token is None:
         if tok.eos_token is None: raise ValueError(f"tokenizer {name!r} has neither a pad nor an EOS token: add one with tok.add_special_tokens({{'pad_token': ...}}) and resize the model's embeddings")
         tok.pad_token = tok.eos_token
     tok.padding_side = padding_side
+    if padding_side == "left": tok.truncation_side = "left"   # tokenizer(prompts, truncation=True) keeps the end, which the model continues
     return tok
 
 def _same_vocab(a, b) -> bool:
-    "Do two tokenizers map text to the same ids (same vocabulary, BOS and EOS)?"
+    "Do two tokenizers map text to the same ids (same vocabulary, BOS and EOS, and the same special tokens added to a text)?"
     if a is b: return True
-    try: return a.get_vocab() == b.get_vocab() and a.bos_token_id == b.bos_token_id and a.eos_token_id == b.eos_token_id
+    try:
+        probe = "Hello world. A test, 123."                  # add_bos_token / add_eos_token / a prefix space differ here
+        return (a.get_vocab() == b.get_vocab() and a.bos_token_id == b.bos_token_id and a.eos_token_id == b.eos_token_id
+                and a(probe)["input_ids"] == b(probe)["input_ids"])
     except Exception: return False
 
 
@@ -413,23 +417,24 @@ def _check_unpadded(ids:Tensor, # (B,T) token ids given without an attention mas
                     what:str="queries", # the ids' name, for the message
                     fix:str="pass query_mask", # how to give the mask
                    ):
-    "Without a mask every token is read as real: refuse ids that are visibly left padded (some rows begin with the pad id, others do not)."
+    "Without a mask every token is read as real: refuse ids that are visibly padded (some rows begin, or end, with the pad id, others do not)."
     srcs = (tokenizer, getattr(model, "generation_config", None), getattr(model, "config", None))
     pad = next((v for v in (getattr(s, "pad_token_id", None) for s in srcs if s is not None) if isinstance(v, int)), None)
     if pad is None or len(ids) < 2: return
-    lead = (ids == pad).long().cumprod(1).sum(1)          # leading pad ids per row
-    if not (lead > 0).any() or (lead > 0).all(): return
-    rows = (lead > 0).nonzero().flatten().tolist()[:10]
-    msg = (f"{what} look left padded (rows {rows} begin with the pad id {pad}, others do not) but no mask was given, so the padding "
-           f"would be read as real tokens: {fix}")
     special = []                                             # the BOS/EOS ids of the tokenizer and the model
     for s in srcs:
         for a in ("bos_token_id", "eos_token_id"):
             v = getattr(s, a, None) if s is not None else None
             special += list(v) if isinstance(v, (list, tuple)) else [v]
-    if int(lead.max()) < 2 and pad in special:
-        warnings.warn(msg + f" (if those rows begin with the token {pad} on purpose, as a GPT-2 BOS, pass the mask to silence this)")
-    else: raise ValueError(msg)
+    for side, edge, token in (("left", "begin", "a GPT-2 BOS"), ("right", "end", "a closing EOS")):
+        run = ((ids if side == "left" else ids.flip(1)) == pad).long().cumprod(1).sum(1)   # pad ids at that edge, per row
+        if not (run > 0).any() or (run > 0).all(): continue
+        rows = (run > 0).nonzero().flatten().tolist()[:10]
+        msg = (f"{what} look {side} padded (rows {rows} {edge} with the pad id {pad}, others do not) but no mask was given, so the padding "
+               f"would be read as real tokens: {fix}")
+        if int(run.max()) < 2 and pad in special:
+            warnings.warn(msg + f" (if those rows {edge} with the token {pad} on purpose, as {token}, pass the mask to silence this)")
+        else: raise ValueError(msg)
 
 def _names_checked(init):
     "The dataclass `__init__`, with an unknown field named and the nearest real one suggested (`kl_coef` -> `init_kl_coef`)."

@@ -61,6 +61,7 @@ class RewardModel(nn.Module):
         if not isinstance(model, nn.Module): raise ValueError(f"name_or_path_or_model must be a name, a path or a transformers model, got {type(model).__name__}")
         if tokenizer is None: raise ValueError("a model was given without its tokenizer: pass tokenizer=... (e.g. load_tokenizer(name))")
         if tokenizer.pad_token_id is None: raise ValueError("the tokenizer has no pad token: set tokenizer.pad_token = tokenizer.eos_token (load_tokenizer does)")
+        if hasattr(model, "peft_config") and hasattr(model, "get_base_model"): model = model.get_base_model()   # a LoRA model: its LM, adapters in place
         self.trunk = getattr(model, "base_model", model)   # drop the LM head: hidden states only
         if getattr(model, "hf_device_map", None) and not hasattr(self.trunk, "hf_device_map"):
             self.trunk.hf_device_map = model.hf_device_map  # split with device_map: accelerate (and copies as a critic) must leave it split
@@ -299,6 +300,9 @@ def _check_fits(rm, ds, name:str):
     n = max(map(len, rows), default=0)
     if n > m: raise ValueError(f"{name} holds texts of {n} tokens (built with max_length={L}) but the reward model reads at most max_length={m}: "
                                f"build it with max_length=rm.max_length")
+    if L is not None and L < m and getattr(ds, "n_truncated", 0):      # the other way round: trained on shorter ends than rm(texts) reads
+        warnings.warn(f"{name} cut {ds.n_truncated} texts to their last {L} tokens, but the reward model reads up to max_length={m} when it "
+                      f"scores: it would be trained on shorter ends than it judges; build it with max_length=rm.max_length (or set rm.max_length = {L})")
 
 def evaluate_reward_model(model:nn.Module, # a `RewardModel` (possibly wrapped by `accelerate`)
                           data, # a `PairDataset` / `RankingDataset`, or a DataLoader of its batches
@@ -360,6 +364,9 @@ def train_reward_model(rm:RewardModel, # the model to train (in place)
                           ("batch_size", batch_size, isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1, "a positive integer")):
         if not ok: raise ValueError(f"{k}={v!r}: use {fix}")          # NaN fails every comparison, so it lands here too
     for name, ds in (("train_ds", train_ds), ("val_ds", val_ds)): _check_fits(rm, ds, name)
+    if float(getattr(rm, "norm_mean", 0.0)) != 0.0 or float(getattr(rm, "norm_std", 1.0)) != 1.0:   # training moves the raw scores away from it
+        warnings.warn(f"the reward model is normalised (mean {float(rm.norm_mean):.4g}, std {float(rm.norm_std):.4g}) and training changes its raw "
+                      "scores: call rm.normalize(reference texts) again after training, or rm(texts) in RL is shifted by a stale mean")
     if getattr(rm, "tokenizer", None) is not None: _check_vocab_size(rm.trunk, rm.tokenizer, "the reward model")
     accelerator = _accelerator("train_reward_model", accelerator, even_batches=True)
     check_trainable_loaded(rm, accelerator, "the reward model")

@@ -22,7 +22,7 @@ from .data import locate, load_rows, seed_everything, write_folder, optimizer_st
 from .agent import _max_positions, _vocab_size, _check_vocab_size
 
 # %% auto #0
-__all__ = ['IGNORE_INDEX', 'save_checkpoint', 'plot_history', 'load_demonstrations', 'tokenize_demonstrations',
+__all__ = ['IGNORE_INDEX', 'SFT_SCHEDULERS', 'save_checkpoint', 'plot_history', 'load_demonstrations', 'tokenize_demonstrations',
            'pack_demonstrations', 'DemonstrationCollator', 'sft_loss', 'n_targets', 'SFTConfig', 'build_sft_dataset',
            'evaluate_sft', 'save_sft_checkpoint', 'train_sft', 'plot_sft_history']
 
@@ -78,6 +78,11 @@ def tokenize_demonstrations(ds:Dataset, # demonstrations (see `load_demonstratio
         # a tokenizer configured to add EOS would put one after the prompt: the prompt does not end the document
         prompt_ids = [p[:-1] if eos is not None and p[-1:] == [eos] and not (tokenizer.eos_token and t.rstrip().endswith(tokenizer.eos_token)) else p
                       for p, t in zip(prompt_ids, ptexts)]
+        # the response as the joined text tokenizes it, where that starts with the prompt's own tokens: tokenized alone, a
+        # sentencepiece response gets a leading space (its dummy prefix) that the text does not have
+        joint = [p + t for p, t in zip(ptexts, targets)]
+        joint = _one_bos(tokenizer, joint, tokenizer(joint, add_special_tokens=True, verbose=False)["input_ids"])
+        target_ids = [j[len(p):] if len(j) > len(p) and j[:len(p)] == p else r for j, p, r in zip(joint, prompt_ids, target_ids)]
     else: prompt_ids = [[] for _ in targets]
     input_ids, labels, n_trunc, n_lost_eos = [], [], 0, 0
     for p, r in zip(prompt_ids, target_ids):
@@ -157,6 +162,8 @@ def n_targets(labels:Tensor, # (B,T) labels
     return (labels[:, 1:] != IGNORE_INDEX).sum()
 
 # %% ../nbs/06_sft.ipynb #40e3fae7
+SFT_SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt")
+
 @dataclass
 class SFTConfig:
     "Settings of `train_sft`."
@@ -167,7 +174,7 @@ class SFTConfig:
     gradient_accumulation_steps:int=1 # micro-batches per optimizer step
     max_length:int=512 # tokens per demonstration (padding) or per block (packing)
     packing:bool=False # pack texts into blocks of `max_length` instead of padding
-    lr_scheduler:str="cosine" # any `transformers.get_scheduler` name: "cosine", "linear", "constant_with_warmup", ...
+    lr_scheduler:str="cosine" # a `transformers.get_scheduler` name that needs no other arguments: "cosine", "linear", "constant_with_warmup", ...
     warmup_steps:int=0 # linear warmup steps
     weight_decay:float=0.0 # AdamW weight decay, on weight matrices only
     adam_betas:tuple=(0.9, 0.999) # AdamW betas
@@ -198,6 +205,8 @@ class SFTConfig:
         if self.eval_every is not None and self.eval_every < 1: raise ValueError(f"SFTConfig.eval_every={self.eval_every}: use eval_every >= 1, or None")
         if self.mixed_precision not in (None, "no", "bf16", "fp16"): raise ValueError(f"SFTConfig.mixed_precision={self.mixed_precision!r}: use 'no', 'bf16', 'fp16', or None for accelerate's setting")
         if self.warmup_steps < 0 or self.weight_decay < 0: raise ValueError("SFTConfig.warmup_steps and weight_decay must be >= 0")
+        if self.lr_scheduler not in SFT_SCHEDULERS:          # the others need arguments (min_lr, decay steps) or a metric, and fail mid-run
+            raise ValueError(f"SFTConfig.lr_scheduler={self.lr_scheduler!r}: use one of {SFT_SCHEDULERS}")
 
 SFTConfig.__init__ = _names_checked(SFTConfig.__init__)   # SFTConfig(bach_size=2): did you mean 'batch_size'?
 
@@ -303,6 +312,9 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
     per_epoch = math.ceil(len(train_dl) / accum)          # optimizer steps per pass; the last may take fewer micro-batches
     total = config.max_steps or config.epochs * per_epoch
     # the scheduler steps once per real optimizer step (`optimizer_step`; not prepared: accelerate would step it once per process)
+    if config.warmup_steps >= total:
+        warnings.warn(f"SFTConfig.warmup_steps={config.warmup_steps} but this run makes {total} optimizer steps: the learning rate never "
+                      f"reaches lr={config.lr}; lower warmup_steps, or train for more steps (max_steps, epochs)")
     scheduler = get_scheduler(config.lr_scheduler, optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer,
                               num_warmup_steps=config.warmup_steps, num_training_steps=total)
 

@@ -664,6 +664,9 @@ def prepare_prompts(self:RLHFTrainer,
                    ) -> list: # token-id lists
     "Token ids of every prompt, checked to be non-empty and to leave room for the response."
     c = self.config
+    if hasattr(prompt_dataset, "columns") and hasattr(prompt_dataset, "to_dict"):   # a pandas DataFrame: its columns, not its column names
+        from datasets import Dataset
+        prompt_dataset = Dataset.from_pandas(prompt_dataset, preserve_index=False)
     check_texts(prompt_dataset, "the prompt dataset")
     if prompt_dataset is None or len(prompt_dataset) == 0: raise ValueError("the prompt dataset is empty: pass at least one prompt")
     cols = getattr(prompt_dataset, "column_names", None)
@@ -672,12 +675,16 @@ def prepare_prompts(self:RLHFTrainer,
         elif text_column not in cols: raise ValueError(f"text_column={text_column!r} is not a column of the prompt dataset (it has {cols}): pass one of them")
         if text_column not in cols: raise ValueError(f"the prompt dataset has columns {cols} and none holds the prompts: pass text_column= (one of them), or name the column 'prompt' (or 'input_ids' for token ids)")
         items = prompt_dataset[text_column]
+        if "attention_mask" in cols and text_column == "input_ids":        # tokenised with padding: the pads are not part of the prompt
+            items = [[t for t, m in zip(x, mk) if m] for x, mk in zip(items, prompt_dataset["attention_mask"])]
     else: items = list(prompt_dataset)
     bad = [i for i, x in enumerate(items) if x is None or (not isinstance(x, str) and not hasattr(x, "__len__"))]
     if bad: raise ValueError(f"prompts {bad[:10]} hold {type(items[bad[0]]).__name__}, not text or token ids: drop or fill those rows")
     if isinstance(items[0], str):
         other = [i for i, x in enumerate(items) if not isinstance(x, str)]
         if other: raise ValueError(f"prompts {other[:10]} are not text while the first one is: give every prompt as text, or every one as token ids")
+        blank = [i for i, x in enumerate(items) if not x.strip()]
+        if blank: raise ValueError(f"prompts {blank[:10]} are empty or only whitespace: drop them (the policy would respond to nothing)")
         if self.tokenizer is None: raise ValueError("the prompts are text but the trainer has no tokenizer: pass tokenizer= to RLHFTrainer, or pre-tokenise the prompts (input_ids)")
         ids = _one_bos(self.tokenizer, items, self.tokenizer(list(items), add_special_tokens=True, verbose=False)["input_ids"])   # long ones: cut or refused below
     else:
@@ -722,7 +729,8 @@ def _prepare_ptx(self:RLHFTrainer) -> list:
     if len(texts) == 0: raise ValueError("ptx_dataset is empty: PPO-ptx needs pretraining text")
     if isinstance(texts[0], str):
         if self.tokenizer is None: raise ValueError("ptx_dataset holds text: pass tokenizer= to RLHFTrainer")
-        ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=True, max_length=L)["input_ids"]
+        ids = _one_bos(self.tokenizer, list(texts), self.tokenizer(list(texts), add_special_tokens=True, verbose=False)["input_ids"])   # a text with its own BOS: one
+        ids = [x[:L] for x in ids]                                      # a document's start, whatever the tokenizer's truncation side
     else: ids = [[int(t) for t in list(x)[:L]] for x in texts]          # plain ints: arrays and tensors too
     ids = [x for x in ids if len(x) >= 2]
     if not ids: raise ValueError("ptx_dataset has no text of 2 or more tokens: PPO-ptx needs pretraining text")
