@@ -176,3 +176,20 @@ class PhaseTimer:
         self.cpu[name] = self.cpu.get(name, 0.0) + cpu
         self.rss[name] = peak_rss_mib()           # the process's peak RSS when this phase ended
     def reset(self): self.t, self.cpu, self.rss = {}, {}, {}
+
+
+def generation_setup(default_repeats:int):
+    "The generation benchmarks' arguments (--scale, --repeats, --threads), and the reference agent after one warm-up iteration with its prompts: (args, config, agent, rollout)."
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scale", default="base")
+    ap.add_argument("--repeats", type=int, default=default_repeats)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    from ppo_vs_trl import make_config
+    from ig_trainer_engine import TrainerEngine
+    c = make_config(False, args.scale)
+    eng = TrainerEngine(c, "shared", PhaseTimer())
+    eng.iteration()                                       # warm-up; leaves prompts to generate from
+    return args, c, eng.agent, eng.trainer.last_rollout

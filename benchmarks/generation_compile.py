@@ -5,25 +5,14 @@ against the eager default, interleaved in one process, on the reference configur
     python benchmarks/generation_compile.py            # one torch thread, 9 interleaved repeats
 """
 from __future__ import annotations
-import argparse, os, statistics, sys, time
+import os, statistics, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch
-from common import flop_floor, matmul_ceiling, PhaseTimer
+from common import flop_floor, matmul_ceiling, generation_setup
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--scale", default="base")
-    ap.add_argument("--repeats", type=int, default=9)
-    ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    from ppo_vs_trl import make_config
-    from ig_trainer_engine import TrainerEngine
-    c = make_config(False, args.scale)
-    eng = TrainerEngine(c, "shared", PhaseTimer())
-    eng.iteration()                                       # warm-up; leaves prompts to generate from
-    agent, rb = eng.agent, eng.trainer.last_rollout
+    args, c, agent, rb = generation_setup(default_repeats=9)
     kw = dict(max_new_tokens=c.response_len, eos_token_id=[], pad_token_id=c.pad_id)
     def generate(compile):
         g = torch.Generator().manual_seed(0)

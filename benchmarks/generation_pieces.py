@@ -14,27 +14,16 @@ pieces together. Each time is the shorter of wall and CPU time (a core held by a
     python benchmarks/generation_pieces.py            # one torch thread, 7 interleaved repeats
 """
 from __future__ import annotations
-import argparse, os, statistics, sys, time
+import os, statistics, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch
 import torch.nn.functional as F
-from common import flop_floor, matmul_ceiling, PhaseTimer
+from common import flop_floor, matmul_ceiling, generation_setup
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--scale", default="base")
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    from ppo_vs_trl import make_config
-    from ig_trainer_engine import TrainerEngine
+    args, c, agent, rb = generation_setup(default_repeats=7)
     import instruct_goose.agent as A
-    c = make_config(False, args.scale)
-    eng = TrainerEngine(c, "shared", PhaseTimer())
-    eng.iteration()                                       # warm-up; leaves prompts to generate from
-    agent, rb = eng.agent, eng.trainer.last_rollout
     B, Q, R, D, V, L, H = c.episodes, c.query_len, c.response_len, c.n_embd, c.vocab_size, c.n_layer, c.n_head
     hd = D // H
     ceiling = max(matmul_ceiling() for _ in range(3))
