@@ -520,7 +520,11 @@ def load_rows(data, # a `datasets.Dataset`, `DatasetDict`, list or dict of colum
     if isinstance(data, DatasetDict):
         if split not in data: raise ValueError(f"split {split!r} not in the DatasetDict (it has {list(data)}): pass split=one of those")
         return data[split]
-    if isinstance(data, list): return Dataset.from_list(data)
+    if isinstance(data, list):
+        if any(not isinstance(r, dict) for r in data):
+            raise ValueError(f"{what} is a list of {type(next(r for r in data if not isinstance(r, dict))).__name__}, not of rows: "
+                             "pass dicts, e.g. [{'text': t} for t in texts] (or [{'prompt': p, 'response': r}, ...])")
+        return Dataset.from_list(data)
     if isinstance(data, dict): return Dataset.from_dict(data)
     if type(data).__name__ == "DataFrame": return Dataset.from_pandas(data, preserve_index=False)
     if not isinstance(data, (str, Path)): raise ValueError(f"cannot load {what} from a {type(data).__name__}: pass a datasets.Dataset, a list of dicts, a DataFrame, a file path or a hub name")
@@ -556,6 +560,12 @@ def _added_prefix(tokenizer) -> list:
     if tokenizer is None: return []
     a, b = tokenizer("a", add_special_tokens=True)["input_ids"], tokenizer("a", add_special_tokens=False)["input_ids"]
     return a[:1] if len(a) > len(b) and a[:1] != b[:1] else []
+
+def _added_suffix(tokenizer) -> list:
+    "The id a tokenizer puts after every text (an EOS, with `add_eos_token=True`) as a one-element list; [] when it adds none."
+    if tokenizer is None: return []
+    a, b = tokenizer("a", add_special_tokens=True)["input_ids"], tokenizer("a", add_special_tokens=False)["input_ids"]
+    return a[-1:] if len(a) > len(b) and a[-1:] != b[-1:] else []
 
 def _one_bos(tokenizer, texts:list, ids:list) -> list:
     "`ids` of `texts` tokenized with special tokens, without the BOS the tokenizer added to a text that writes its own (a chat template's)."

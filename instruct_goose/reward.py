@@ -73,6 +73,7 @@ class RewardModel(nn.Module):
         if ctx is not None and max_length > ctx:
             raise ValueError(f"max_length={max_length} is longer than the model's context ({ctx} positions): use max_length <= {ctx}")
         self.vocab_size = _vocab_size(self.trunk)
+        _check_vocab_size(self.trunk, tokenizer, "the reward model")   # a trunk with another model's tokenizer: warned now, not only when trained
         self.tokenizer, self.max_length, self.batch_size = tokenizer, max_length, batch_size
         D = self.trunk.config.hidden_size
         self.head = nn.Linear(D, 1)
@@ -287,6 +288,11 @@ def reward_step(model:nn.Module, # a `RewardModel` (possibly wrapped by `acceler
 
 # %% ../nbs/02_reward_model.ipynb #eddf1042
 @torch.no_grad()
+def _pair_source(ds):
+    "The `PairDataset`/`RankingDataset` behind `ds`: itself, or the dataset of a `Subset` of one (`random_split`); None if neither."
+    base = ds.dataset if isinstance(ds, torch.utils.data.Subset) else ds
+    return base if hasattr(base, "collate") else None
+
 def _check_fits(rm, ds, name:str):
     "Refuse a dataset the reward model would misread: ids of another tokenizer than `rm.tokenizer`, or texts longer than it reads (it would train or be judged on tokens `rm(texts)` never sees)."
     if ds is None: return
@@ -310,8 +316,11 @@ def evaluate_reward_model(model:nn.Module, # a `RewardModel` (possibly wrapped b
                           accelerator=None, # an `accelerate.Accelerator` to gather results across processes
                          ) -> dict: # {"loss", "accuracy", "n"}: means over all pairs / prompts
     "Mean loss (over pairs or prompts) and accuracy (over comparisons) on a whole dataset."
-    if not isinstance(data, torch.utils.data.DataLoader): _check_fits(model, data, "data")
-    dl = data if isinstance(data, torch.utils.data.DataLoader) else torch.utils.data.DataLoader(data, batch_size=batch_size, collate_fn=data.collate)
+    if not isinstance(data, torch.utils.data.DataLoader):
+        src = _pair_source(data)
+        if src is None: raise ValueError(f"data is a {type(data).__name__}: pass a PairDataset or RankingDataset (or a Subset of one), or a DataLoader of their batches")
+        _check_fits(model, src, "data")
+    dl = data if isinstance(data, torch.utils.data.DataLoader) else torch.utils.data.DataLoader(data, batch_size=batch_size, collate_fn=src.collate)
     was_training = model.training
     model.eval()
     losses, correct, n_pairs = [], [], []
@@ -334,7 +343,7 @@ def save_checkpoint(rm:RewardModel, path:str|Path):
 
 # %% ../nbs/02_reward_model.ipynb #954d51a1
 def train_reward_model(rm:RewardModel, # the model to train (in place)
-                       train_ds, # a `PairDataset` or `RankingDataset`
+                       train_ds, # a `PairDataset` or `RankingDataset` (or a `Subset` of one, e.g. from `random_split`)
                        val_ds=None, # evaluated after every epoch (and before training)
                        epochs:int=1, # passes over `train_ds`
                        lr:float=1e-4, # peak learning rate of AdamW
@@ -354,7 +363,7 @@ def train_reward_model(rm:RewardModel, # the model to train (in place)
     from tqdm.auto import tqdm
     from transformers import get_scheduler
     for name, ds in (("train_ds", train_ds), ("val_ds", val_ds)):
-        if ds is not None and not hasattr(ds, "collate"):
+        if ds is not None and _pair_source(ds) is None:
             raise ValueError(f"{name} is a {type(ds).__name__}: wrap the comparisons in PairDataset(rows, rm.tokenizer, max_length=rm.max_length) "
                              "(chosen/rejected pairs) or RankingDataset (K ranked responses), from instruct_goose.data")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1 or len(train_ds) == 0: raise ValueError(f"need epochs >= 1 and a non-empty training set (got epochs={epochs}, {len(train_ds)} examples)")
@@ -363,7 +372,7 @@ def train_reward_model(rm:RewardModel, # the model to train (in place)
                           ("max_grad_norm", max_grad_norm, max_grad_norm is None or max_grad_norm > 0, "a positive number, or None for no clipping"),
                           ("batch_size", batch_size, isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1, "a positive integer")):
         if not ok: raise ValueError(f"{k}={v!r}: use {fix}")          # NaN fails every comparison, so it lands here too
-    for name, ds in (("train_ds", train_ds), ("val_ds", val_ds)): _check_fits(rm, ds, name)
+    for name, ds in (("train_ds", train_ds), ("val_ds", val_ds)): _check_fits(rm, _pair_source(ds) if ds is not None else None, name)
     if float(getattr(rm, "norm_mean", 0.0)) != 0.0 or float(getattr(rm, "norm_std", 1.0)) != 1.0:   # training moves the raw scores away from it
         warnings.warn(f"the reward model is normalised (mean {float(rm.norm_mean):.4g}, std {float(rm.norm_std):.4g}) and training changes its raw "
                       "scores: call rm.normalize(reference texts) again after training, or rm(texts) in RL is shifted by a stale mean")
@@ -371,8 +380,8 @@ def train_reward_model(rm:RewardModel, # the model to train (in place)
     accelerator = _accelerator("train_reward_model", accelerator, even_batches=True)
     check_trainable_loaded(rm, accelerator, "the reward model")
     g = torch.Generator().manual_seed(seed)
-    train_dl = torch.utils.data.DataLoader(train_ds, batch_size=batch_size, shuffle=True, collate_fn=train_ds.collate, generator=g)
-    val_dl = torch.utils.data.DataLoader(val_ds, batch_size=2*batch_size, collate_fn=val_ds.collate) if val_ds is not None else None
+    train_dl = torch.utils.data.DataLoader(train_ds, batch_size=batch_size, shuffle=True, collate_fn=_pair_source(train_ds).collate, generator=g)
+    val_dl = torch.utils.data.DataLoader(val_ds, batch_size=2*batch_size, collate_fn=_pair_source(val_ds).collate) if val_ds is not None else None
     opt = torch.optim.AdamW([p for p in rm.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
     _warn_uneven(len(train_ds), batch_size, accelerator.num_processes, "comparisons")
     model, opt, train_dl = accelerator.prepare(rm, opt, train_dl)

@@ -69,6 +69,8 @@ def tokenize_demonstrations(ds:Dataset, # demonstrations (see `load_demonstratio
     n_empty = len(targets) - len(keep)
     if not keep: raise ValueError(f"all {len(targets)} demonstrations have an empty {response_column if pairs else text_column!r}: nothing to train on")
     if n_empty: warnings.warn(f"skipped {n_empty} of {len(targets)} demonstrations with an empty {response_column if pairs else text_column!r}")
+    if pairs and (n_bare := sum(not prompts[i].strip() for i in keep)):
+        warnings.warn(f"{n_bare} of {len(keep)} demonstrations have an empty {prompt_column!r}: their response is trained with no prompt, as plain text")
     targets = [targets[i] for i in keep]
     target_ids = tokenizer(targets, add_special_tokens=not pairs, verbose=False)["input_ids"]   # too long: cut (and counted) below
     if not pairs: target_ids = _one_bos(tokenizer, targets, target_ids)     # a text that writes its own BOS (a chat template) gets no second one
@@ -99,7 +101,8 @@ def tokenize_demonstrations(ds:Dataset, # demonstrations (see `load_demonstratio
                 p = head + (p[len(p) - room:] if room > 0 else [])
         input_ids.append(p + r); labels.append([IGNORE_INDEX]*len(p) + r)
     if n_trunc: warnings.warn(f"truncated {n_trunc} of {len(input_ids)} demonstrations to max_length={max_length} tokens"
-                              + (f"; {n_lost_eos} lost their EOS (responses of max_length - 1 tokens or more with it: one prompt token is always kept): raise max_length to keep them whole" if n_lost_eos else ""))
+                              + (f"; {n_lost_eos} lost their EOS and all but one prompt token (responses of max_length - 1 tokens or more with their EOS): "
+                                 "raise max_length to keep them whole, or drop them" if n_lost_eos else ""))
     return Dataset.from_dict({"input_ids": input_ids, "labels": labels})
 
 # %% ../nbs/06_sft.ipynb #ab4acb53
@@ -120,9 +123,12 @@ def pack_demonstrations(ds:Dataset, # tokenized demonstrations with `input_ids` 
 class DemonstrationCollator:
     "Pad tokenized demonstrations on the right into `input_ids`, `attention_mask` and `labels` tensors (B,T)."
     def __init__(self,
-                 pad_token_id:int, # id written in padded positions (their attention mask is 0 and label -100, so any id works)
+                 pad_token_id:int, # id written in padded positions (their attention mask is 0 and label -100, so any id of the model's vocabulary works)
                  pad_to_multiple_of:int|None=None, # round T up, e.g. to 8 for tensor cores
                 ):
+        if not isinstance(pad_token_id, int) or isinstance(pad_token_id, bool):
+            raise ValueError(f"pad_token_id={pad_token_id!r}: pass an int token id, e.g. tokenizer.eos_token_id (padded positions are masked, "
+                             "so any id of the model's vocabulary works)")
         self.pad_token_id, self.pad_to_multiple_of = pad_token_id, pad_to_multiple_of
 
     def __call__(self, examples:list[dict]) -> dict[str, Tensor]:
@@ -292,6 +298,9 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
     _check_vocab_size(model, tokenizer, "the SFT model")
     seed_everything(config.seed)
     train = build_sft_dataset(train_ds, tokenizer, config, "train")
+    if not any(l != IGNORE_INDEX for row in train["labels"] for l in row[1:]):   # a row's first label is never predicted
+        raise ValueError("the training set has no target token (every label is -100, or only prompts): nothing to learn; check the labels "
+                         "or the response column")
     val = build_sft_dataset(val_ds, tokenizer, config, "validation") if val_ds is not None else None
     ctx, V = _max_positions(model), _vocab_size(model)
     for name, ds in (("training", train), ("validation", val)):
@@ -300,7 +309,9 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
         n, top = max(map(len, ids)), max(max(x) for x in ids)
         if ctx is not None and n > ctx: raise ValueError(f"{name} sequences of {n} tokens exceed the model's context of {ctx} positions: set SFTConfig.max_length <= {ctx}")
         if top >= V: raise ValueError(f"{name} token ids go up to {top} but the model has {V} embeddings: is the tokenizer the model's?")
-    collate = DemonstrationCollator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    collate = DemonstrationCollator(pad if pad is not None and 0 <= pad < V else 0)   # padding is masked: any id the embedding has (a pad added
+                                                                                       # to the tokenizer without resizing the model is past it)
     train_dl = DataLoader(train, batch_size=config.batch_size, shuffle=True, collate_fn=collate,
                           generator=torch.Generator().manual_seed(config.seed))
     val_dl = DataLoader(val, batch_size=config.eval_batch_size or config.batch_size, collate_fn=collate) if val is not None else None
@@ -331,10 +342,11 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
     validate(0)
     model.train()
     bar = tqdm(total=total, desc="sft", disable=not (config.progress and accelerator.is_local_main_process))
-    params = [p for p in model.parameters() if p.requires_grad]
+    params, n_empty = [p for p in model.parameters() if p.requires_grad], 0
     for step in range(1, total + 1):
         window = next(steps)
-        n_tok = accelerator.reduce(sum(n_targets(b["labels"]) for b in window).to(accelerator.device), "sum").clamp(min=1)
+        n_real = accelerator.reduce(sum(n_targets(b["labels"]) for b in window).to(accelerator.device), "sum")   # target tokens, all processes
+        n_tok = n_real.clamp(min=1)
         loss_sum = torch.zeros((), device=accelerator.device)
         for i, b in enumerate(window):
             err = None
@@ -357,11 +369,15 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
                               f"the SFT gradients are {grad_norm} at step {step} (the loss, {loss:.4g}, was finite): a backward pass overflowed; "
                               "lower the lr or max_length, or use float32") + ". The weights were not updated at this step and no checkpoint was written")
         lr = scheduler.get_last_lr()[0]
-        optimizer_step(optimizer, scheduler); optimizer.zero_grad(set_to_none=True)
-        for k, v in (("step", step), ("loss", loss), ("lr", lr), ("grad_norm", grad_norm), ("tokens", int(n_tok))): history[k].append(v)
+        if int(n_real) == 0:                             # no target in this step's batches (prompt-only blocks): nothing to learn, and
+            scheduler.step(); n_empty += 1               # AdamW's momentum and weight decay would still move the weights: no update
+        else: optimizer_step(optimizer, scheduler)
+        optimizer.zero_grad(set_to_none=True)
+        for k, v in (("step", step), ("loss", loss), ("lr", lr), ("grad_norm", grad_norm), ("tokens", int(n_real))): history[k].append(v)
         if config.eval_every and step % config.eval_every == 0 and step != total: validate(step)
         bar.update(1); bar.set_postfix(loss=f"{loss:.3f}", **({"val": f"{history['val_loss'][-1]:.3f}"} if history["val_loss"] else {}))
     bar.close()
+    if n_empty: warnings.warn(f"{n_empty} of {total} steps had no target token in their batches (all labels -100) and made no update")
     validate(total)
     model.eval()
     if config.output_dir is not None:
