@@ -369,10 +369,9 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
                               f"the SFT gradients are {grad_norm} at step {step} (the loss, {loss:.4g}, was finite): a backward pass overflowed; "
                               "lower the lr or max_length, or use float32") + ". The weights were not updated at this step and no checkpoint was written")
         lr = scheduler.get_last_lr()[0]
-        if int(n_real) == 0:                             # no target in this step's batches (prompt-only blocks): nothing to learn, and
-            scheduler.step(); n_empty += 1               # AdamW's momentum and weight decay would still move the weights: no update
-        else: optimizer_step(optimizer, scheduler)
-        optimizer.zero_grad(set_to_none=True)
+        if int(n_real) == 0:                             # no target in this step's batches (prompt-only blocks): no gradient at all, so
+            optimizer.zero_grad(set_to_none=True); n_empty += 1   # AdamW, which skips parameters without one, moves nothing (momentum, decay)
+        optimizer_step(optimizer, scheduler); optimizer.zero_grad(set_to_none=True)
         for k, v in (("step", step), ("loss", loss), ("lr", lr), ("grad_norm", grad_norm), ("tokens", int(n_real))): history[k].append(v)
         if config.eval_every and step % config.eval_every == 0 and step != total: validate(step)
         bar.update(1); bar.set_postfix(loss=f"{loss:.3f}", **({"val": f"{history['val_loss'][-1]:.3f}"} if history["val_loss"] else {}))
