@@ -567,6 +567,11 @@ def _added_suffix(tokenizer) -> list:
     a, b = tokenizer("a", add_special_tokens=True)["input_ids"], tokenizer("a", add_special_tokens=False)["input_ids"]
     return a[-1:] if len(a) > len(b) and a[-1:] != b[-1:] else []
 
+def _no_added_eos(tokenizer, texts:list, ids:list) -> list:
+    "`ids` of `texts` without the EOS a tokenizer that adds one (`add_eos_token=True`) put at their end: a prompt does not end the text (a text that writes its own EOS keeps it)."
+    tail, eos = _added_suffix(tokenizer), getattr(tokenizer, "eos_token", None) or "\0"
+    return [x[:-1] if tail and x[-1:] == tail and not t.rstrip().endswith(eos) else x for t, x in zip(texts, ids)]
+
 def _one_bos(tokenizer, texts:list, ids:list) -> list:
     "`ids` of `texts` tokenized with special tokens, without the BOS the tokenizer added to a text that writes its own (a chat template's)."
     head, bos = _added_prefix(tokenizer), tokenizer.bos_token

@@ -18,7 +18,7 @@ from transformers import PreTrainedTokenizerBase, get_scheduler
 from accelerate import Accelerator
 from tqdm import tqdm
 
-from .data import locate, load_rows, seed_everything, write_folder, optimizer_step, check_trainable_loaded, _accelerator, _one_bos, _agree, _warn_uneven, _names_checked
+from .data import locate, load_rows, seed_everything, write_folder, optimizer_step, check_trainable_loaded, _accelerator, _one_bos, _no_added_eos, _agree, _warn_uneven, _names_checked
 from .agent import _max_positions, _vocab_size, _check_vocab_size
 
 # %% auto #0
@@ -77,9 +77,7 @@ def tokenize_demonstrations(ds:Dataset, # demonstrations (see `load_demonstratio
     if pairs:
         ptexts = [prompts[i] for i in keep]
         prompt_ids = _one_bos(tokenizer, ptexts, tokenizer(ptexts, add_special_tokens=True, verbose=False)["input_ids"])
-        # a tokenizer configured to add EOS would put one after the prompt: the prompt does not end the document
-        prompt_ids = [p[:-1] if eos is not None and p[-1:] == [eos] and not (tokenizer.eos_token and t.rstrip().endswith(tokenizer.eos_token)) else p
-                      for p, t in zip(prompt_ids, ptexts)]
+        prompt_ids = _no_added_eos(tokenizer, ptexts, prompt_ids)   # a tokenizer that adds EOS: the prompt does not end the document
         # the response as the joined text tokenizes it, where that starts with the prompt's own tokens: tokenized alone, a
         # sentencepiece response gets a leading space (its dummy prefix) that the text does not have
         joint = [p + t for p, t in zip(ptexts, targets)]

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from fastcore.basics import patch
 
-from .data import optimizer_step, check_trainable_loaded, deferred_checks, _same_vocab, _accelerator, _added_prefix, _added_suffix, _one_bos, _agree as _agree_processes, _check_unpadded, _names_checked, _causes
+from .data import optimizer_step, check_trainable_loaded, deferred_checks, _same_vocab, _accelerator, _added_prefix, _no_added_eos, _one_bos, _agree as _agree_processes, _check_unpadded, _names_checked, _causes
 from .agent import Agent, ReferenceModel, create_reference_model, is_peft_model, _unwrap, _vocab_size, _check_vocab_size, _as_mask as _mask01
 from .gae import compute_rewards, gae, masked_mean, masked_whiten, ends_with_eos, missing_eos_penalty
 from .loss import policy_loss, value_loss, explained_variance, entropy_loss, ptx_loss, FixedKLController, AdaptiveKLController
@@ -687,8 +687,7 @@ def prepare_prompts(self:RLHFTrainer,
         if blank: raise ValueError(f"prompts {blank[:10]} are empty or only whitespace: drop them (the policy would respond to nothing)")
         if self.tokenizer is None: raise ValueError("the prompts are text but the trainer has no tokenizer: pass tokenizer= to RLHFTrainer, or pre-tokenise the prompts (input_ids)")
         ids = _one_bos(self.tokenizer, items, self.tokenizer(list(items), add_special_tokens=True, verbose=False)["input_ids"])   # long ones: cut or refused below
-        tail, eos_text = _added_suffix(self.tokenizer), self.tokenizer.eos_token or "\0"   # a tokenizer that ends every text with EOS (add_eos_token):
-        if tail: ids = [x[:-1] if x[-1:] == tail and not t.rstrip().endswith(eos_text) else x for t, x in zip(items, ids)]   # a prompt does not end the text
+        ids = _no_added_eos(self.tokenizer, items, ids)     # a tokenizer that ends every text with EOS (add_eos_token): not a prompt
     else:
         if isinstance(items[0], (list, tuple)) and items[0] and isinstance(items[0][0], Mapping):
             raise ValueError("the prompts are chat messages (lists of {'role', 'content'} dicts): turn each into text first, e.g. "
