@@ -33,7 +33,7 @@ def entropy_from_logits(logits:Tensor, # (..., V) unnormalised scores
                        ) -> Tensor: # (...) entropy in nats, float32
     "Entropy of `softmax(logits)`: $-\\sum_v p_v \\log p_v$."
     logp = F.log_softmax(logits.float(), dim=-1)
-    return -(logp.exp() * logp).sum(-1)
+    return -(logp.exp() * logp.clamp(min=torch.finfo(logp.dtype).min)).sum(-1)   # a -inf logit: p log p = 0, not 0 * -inf
 
 # %% ../nbs/01_agent.ipynb #4c519dcc
 class _TokenLogprobs(torch.autograd.Function):
@@ -50,7 +50,8 @@ class _TokenLogprobs(torch.autograd.Function):
             e = d.exp()
             S = e.sum(-1); logS = S.log()
             lse[s:s + chunk] = logS + m.squeeze(-1) * scale
-            if want_entropy: ent[s:s + chunk] = logS - e.mul_(d).sum(-1).div_(S)   # H = log S - sum(e (z-m)) / S
+            if want_entropy: ent[s:s + chunk] = logS - e.mul_(d.clamp_(min=-1e4)).sum(-1).div_(S)   # H = log S - sum(e (z-m)) / S; e = 0
+                                                                         # below -1e4 anyway: the clamp only keeps a -inf logit's 0 * -inf from NaN
         lp = logits.gather(-1, labels[:, None]).squeeze(-1).mul(scale).sub_(lse)
         ctx.save_for_backward(logits, labels, lse, ent)
         ctx.scale, ctx.chunk, ctx.overwrite, ctx.used = scale, chunk, overwrite, False
@@ -75,6 +76,7 @@ class _TokenLogprobs(torch.autograd.Function):
             o.sub_(lse[s:s + chunk, None])                               # log p
             if g_ent is None: o.exp_().mul_(-g_lp[s:s + chunk, None])     # -g_lp p
             else:
+                o.clamp_(min=-1e4)                                       # log p of a -inf logit: its p is 0 either way, its product finite
                 w = o.add(ent[s:s + chunk, None]).mul_(-g_ent[s:s + chunk, None]).sub_(g_lp[s:s + chunk, None])
                 o.exp_().mul_(w)                                         # -p (g_lp + g_H (log p + H))
         grad.scatter_add_(-1, labels[:, None], g_lp[:, None])            # + g_lp at the label
@@ -157,16 +159,19 @@ _DROPOUT_ATTRS = ("resid_pdrop", "attn_pdrop", "embd_pdrop", "summary_first_drop
                   "hidden_dropout", "hidden_dropout_prob", "attention_probs_dropout_prob", "activation_dropout",
                   "dropout", "classifier_dropout", "ffn_dropout", "lora_dropout")
 
+def _dropout_fields(obj) -> list:
+    "The names of `obj`'s float dropout probabilities: the known names, and any attribute with 'drop' in its name (GPTBigCode's `attn_dropout`, MPT's `attn_dropout_p`)."
+    own = [a for a, v in getattr(obj, "__dict__", {}).items() if "drop" in a.lower() and isinstance(v, float)]
+    return list(dict.fromkeys([a for a in _DROPOUT_ATTRS if isinstance(getattr(obj, a, None), float) and not isinstance(getattr(obj, a), bool)] + own))
+
 def disable_dropout(model:nn.Module) -> nn.Module:
     "Set every dropout probability in `model` to 0: `nn.Dropout` modules, float attributes of modules, config fields."
     for m in model.modules():
         if isinstance(m, nn.modules.dropout._DropoutNd): m.p = 0.0
-        for a in _DROPOUT_ATTRS:
-            if isinstance(getattr(m, a, None), float) and not isinstance(getattr(m, a), bool): setattr(m, a, 0.0)
+        for a in _dropout_fields(m): setattr(m, a, 0.0)
         cfg = getattr(m, "config", None)
         if cfg is not None and not isinstance(cfg, dict):
-            for a in _DROPOUT_ATTRS:
-                if isinstance(getattr(cfg, a, None), float): setattr(cfg, a, 0.0)
+            for a in _dropout_fields(cfg): setattr(cfg, a, 0.0)
     return model
 
 # %% ../nbs/01_agent.ipynb #0eef963e
@@ -253,8 +258,37 @@ def _check_vocab_size(model, # a causal LM or a base transformer (a reward model
     elif V > 2 * n: warnings.warn(f"{owner}'s vocabulary ({V}) is over twice the tokenizer's ({n}): is this {owner}'s tokenizer? "
                                   f"Its ids would stand for other tokens than those {owner} learned; pass its own tokenizer")
 
+_ATTENTION_FREE = ("mamba", "mamba2", "falcon_mamba")   # model types whose decoding steps take no attention mask (🤗's generate passes none)
+
+def _attention_free(model) -> bool: return getattr(_unwrap(model).config, "model_type", None) in _ATTENTION_FREE
+
+@contextmanager
+def _eval_mode(module:nn.Module):
+    "Every submodule in eval mode inside; after, each back in its own mode (`module.train(was)` would set them all alike)."
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try: yield module
+    finally:
+        for m, t in modes: m.training = t
+
 def _hidden_size(model) -> int:
-    cfg = _unwrap(model).config
+    "The width of the hidden states the trunk returns (what a value or reward head reads): the LM head's input, else measured by a one-token pass."
+    hf = _unwrap(model)
+    head = hf.get_output_embeddings() if hasattr(hf, "get_output_embeddings") else None
+    if head is not None:                                  # not always config.hidden_size: OPT-350m's layers are 1024 wide, its output 512
+        d = getattr(head, "in_features", None)
+        if isinstance(d, int): return d
+        w = getattr(head, "weight", None)
+        if isinstance(w, Tensor) and w.dim() == 2: return w.shape[1]
+    emb = hf.get_input_embeddings() if hasattr(hf, "get_input_embeddings") else None
+    w = getattr(emb, "weight", None)
+    if isinstance(w, Tensor) and w.device.type != "meta":  # a backbone: measure its output
+        try:
+            with torch.no_grad(), _eval_mode(hf):
+                ids = torch.zeros(1, 1, dtype=torch.long, device=w.device)
+                return _run_trunk(hf, ids, torch.ones_like(ids), torch.zeros_like(ids))[0].shape[-1]
+        except Exception: pass
+    cfg = hf.config
     d = getattr(cfg, "hidden_size", None)
     if d is None and hasattr(cfg, "get_text_config"): d = getattr(cfg.get_text_config(), "hidden_size", None)
     if d is None: raise ValueError(f"cannot find the hidden size of {type(model).__name__}: its config has no `hidden_size`")
@@ -292,11 +326,9 @@ def _head_is_linear(model) -> bool:
     if head is None: raise ValueError(f"{type(hf).__name__} has no LM head: the policy must be an AutoModelForCausalLM (a backbone is only allowed as `value_model`)")
     if hf.base_model is hf: return False
     ids = torch.arange(3, device=head.weight.device)[None] % head.weight.shape[0]
-    was = hf.training; hf.eval()
-    try:
+    with _eval_mode(hf):
         a = hf(input_ids=ids, attention_mask=torch.ones_like(ids)).logits.float()
         b = head(_run_trunk(hf.base_model, ids, torch.ones_like(ids), torch.arange(3, device=ids.device)[None])[0]).float()
-    finally: hf.train(was)
     return a.shape == b.shape and torch.allclose(a, b, atol=1e-4, rtol=1e-3)
 
 def _lm_step(model, linear_head:bool, ids, mask, pos, idx, cache=None, use_cache=False):
@@ -538,7 +570,7 @@ class Agent(nn.Module):
             nn.init.normal_(self.value_head.weight, std=value_head_std) if value_head_std > 0 else nn.init.zeros_(self.value_head.weight)
             nn.init.zeros_(self.value_head.bias)
         self.value_head.to(next(model.parameters()).device)
-        self._config_dropout = [(m.config, {a: getattr(m.config, a) for a in _DROPOUT_ATTRS if isinstance(getattr(m.config, a, None), float)})
+        self._config_dropout = [(m.config, {a: getattr(m.config, a) for a in _dropout_fields(m.config)})
                                 for m in (model, value_model) if getattr(m, "config", None) is not None]   # restored in saved configs
         if not keep_dropout:
             disable_dropout(self.policy)
@@ -634,7 +666,7 @@ class Agent(nn.Module):
         last = torch.full((B, 1), Q - 1, device=dev)
         min_new = max(min_new_tokens or 0, (min_length - Q) if min_length is not None and min_length > 0 else 0)
 
-        was_training = self.training; self.eval()         # no dropout, and the KV cache stays on under gradient checkpointing
+        modes = [(mod, mod.training) for mod in self.modules()]; self.eval()   # no dropout, and the KV cache stays on under gradient checkpointing
         try:
             logits, h, cache = _lm_step(policy, self._linear_head, query.masked_fill(query_mask == 0, 0), query_mask,   # padding is never read:
                                         (query_mask.cumsum(-1) - 1).clamp(min=0), last, use_cache=True)                # any valid id (pad may be >= V)
@@ -646,7 +678,9 @@ class Agent(nn.Module):
                 us = torch.rand((max_new_tokens, B, 1), dtype=torch.float64, device=dev if generator is None else generator.device,
                                 generator=generator).to(dev)   # a CPU generator: the numbers of one draw per step
                 valid = torch.ones((), dtype=torch.bool, device=dev)   # the sampler's input check, read once after the loop
-            step_mask = None if bool(query_mask.all()) else mask   # no padding: no mask for 🤗 to check on the host at every step
+            step_mask = None if bool(query_mask.all()) or _attention_free(policy) else mask   # no padding: no mask for 🤗 to check on the host
+                                                          # at every step; a state-space model (Mamba) reads its one-token step's mask as the
+                                                          # whole state's and would zero it: the prompt pass alone needs the mask there
             for t in range(max_new_tokens):
                 lg = logits[:, -1] if temperature == 1 else logits[:, -1] / temperature   # (B,V)
                 allowed = lg.index_fill(-1, eos, float("-inf")) if t < min_new and len(eos) else lg   # EOS barred first, then filtered
@@ -672,7 +706,8 @@ class Agent(nn.Module):
                 else:
                     ids, m, pos, idx = concat_query_response(out.query, out.query_mask, out.response, out.response_mask)
                     out.values = torch.where(out.response_mask.bool(), self._critic_values(ids, m, pos, idx), 0.0).float()
-        finally: self.train(was_training)
+        finally:                                              # each module back in its own mode (an eval-mode policy stays in eval mode)
+            for mod, was in modes: mod.training = was
         self.last_generate_temperature, self._last_response = float(temperature), out.response   # checked by RLHFTrainer.compute_loss
         return out
 

@@ -16,7 +16,7 @@ OPENERS = ["the {} was", "i thought the {} was", "overall the {} was", "honestly
 __all__ = ['POSITIVE', 'NEGATIVE', 'NOUNS', 'ADVERBS', 'OPENERS', 'BUILTIN_REWARDS', 'PIPELINE_DEFAULTS', 'toy_review',
            'gold_reward', 'toy_tokenizer', 'CLIError', 'parse_overrides', 'load_yaml', 'build_config',
            'prepare_output_dir', 'Interrupted', 'run_sft', 'RewardConfig', 'run_reward', 'run_ppo', 'PipelineConfig',
-           'gold_eval', 'run_pipeline', 'plot_gold_vs_kl', 'main']
+           'gold_eval', 'run_pipeline', 'plot_gold_vs_kl', 'main', 'console']
 
 # %% ../nbs/07_cli.ipynb #440cc444
 def toy_review(rng:random.Random, # source of randomness
@@ -69,15 +69,23 @@ def _number(v):
     return v
 
 # %% ../nbs/07_cli.ipynb #97dade44
+def _yaml_load(text:str):
+    "`yaml.safe_load` with YAML 1.2's booleans: only true/false are; yes/no/on/off stay text (a column named `on`, `mixed_precision: no`)."
+    import yaml
+    class Loader(yaml.SafeLoader): pass
+    Loader.yaml_implicit_resolvers = {c: [(tag, rx) for tag, rx in rs if tag != "tag:yaml.org,2002:bool"]
+                                      for c, rs in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    return yaml.load(text, Loader=Loader)
+
 def parse_overrides(pairs:list[str]|None, # ["key=value", ...] from `--set`
                    ) -> dict:
-    "Parse `key=value` strings; values are YAML (numbers, booleans, lists, null)."
-    import yaml
+    "Parse `key=value` strings; values are YAML (numbers, true/false, lists, null)."
     out = {}
     for p in pairs or []:
         k, sep, v = p.partition("=")
         if not sep or not k.strip(): raise CLIError(f"--set {p!r} is not key=value: write e.g. --set lr=1e-5")
-        out[k.strip()] = _number(yaml.safe_load(v)) if v.strip() else None
+        out[k.strip()] = _number(_yaml_load(v)) if v.strip() else None
     return out
 
 # %% ../nbs/07_cli.ipynb #cd47c564
@@ -87,7 +95,7 @@ def load_yaml(path:str|Path|None) -> dict:
     if path is None: return {}
     p = Path(path)
     if not p.is_file(): raise CLIError(f"config file {str(p)!r} not found: pass the path of a YAML file")
-    try: d = yaml.safe_load(p.read_text()) or {}
+    try: d = _yaml_load(p.read_text()) or {}
     except yaml.YAMLError as e: raise CLIError(f"config file {str(p)!r} is not valid YAML ({str(e).splitlines()[0]})")
     if not isinstance(d, dict): raise CLIError(f"config file {str(p)!r} must hold a mapping of key: value, got {type(d).__name__}")
     return _number(d)
@@ -128,7 +136,7 @@ def build_config(cls, # a dataclass, e.g. `RLHFConfig`
             hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(known)}"
             raise CLIError(f"unknown {what} key {k!r}: {hint}")
     values = dict(values)
-    for f in dataclasses.fields(cls):                  # YAML 1.1 reads no/yes/off/on as booleans: a text setting gets its text back
+    for f in dataclasses.fields(cls):                  # a text setting given true/false (or a YAML 1.1 loader's yes/no): its text
         if isinstance(values.get(f.name), bool) and "str" in _kinds(f.type) and "bool" not in _kinds(f.type):
             values[f.name] = "yes" if values[f.name] else "no"
     for f in dataclasses.fields(cls):
@@ -160,6 +168,8 @@ def prepare_output_dir(path:str|Path, # the run's folder
     import shutil
     p = Path(path)
     rec = p/"run.json"
+    if resume and overwrite: raise CLIError("--resume and --overwrite together: --resume continues the run in the folder, --overwrite deletes it; pass one of them")
+    if p.exists() and not p.is_dir(): raise CLIError(f"--output-dir {str(p)!r} is a file, not a folder: choose a folder path")
     named = [str(i) for i in inputs if isinstance(i, (str, Path))]    # recorded, and compared on --resume
     files = list(p.iterdir()) if p.exists() else []
     started_only = bool(files) and [f.name for f in files] == ["run.json"] and not resume   # a run that stopped before writing anything
@@ -428,6 +438,7 @@ def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, t
     from instruct_goose.data import write_folder
     config = dict(config or {})
     num_iterations, text_column = config.pop("num_iterations", 20), config.pop("text_column", None)
+    if text_column is not None and not isinstance(text_column, str): raise CLIError(f"ppo config text_column={text_column!r} is invalid: name a column")
     if isinstance(num_iterations, bool) or not isinstance(num_iterations, int) or num_iterations < 1:
         raise CLIError(f"ppo config num_iterations={num_iterations!r} is invalid: use a positive integer")
     progress = config.pop("progress", True)                        # --set values are YAML: true/false arrive as bools
@@ -456,6 +467,7 @@ def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, t
     if _processes().is_main_process:                 # every process holds the same weights and history: one writes them
         _save_plot(plot_metrics(hist), out/"ppo_curves.png")
         write_folder(out/"model", lambda d: (trainer.unwrapped.policy.save_pretrained(d), tok.save_pretrained(d)))   # atomic
+    for t in trainer.accelerator.trackers: t.finish()  # TensorBoard/wandb flushed now: under accelerate launch the command exits without teardown
     first, last = hist[0], hist[-1]
     return _finish(out, {"iterations": last["iteration"], "score_first": first["score_mean"], "score_last": last["score_mean"],
                          "kl_last": last["kl"], "model": str(out/"model")}, "PPO done")
@@ -536,7 +548,24 @@ def _sections(cfg:PipelineConfig) -> dict:
         if not isinstance(extra, dict): raise CLIError(f"pipeline config key {k!r} must be a mapping of {k} settings, got {extra!r}")
         derived = {"reward": {"max_length": _context(cfg)}, "ppo": {"max_new_tokens": cfg.max_new_tokens}}.get(k, {})   # one max_new_tokens for every step
         out[k] = {**PIPELINE_DEFAULTS[k], **derived, **extra}
+    n = out["ppo"]["max_new_tokens"]
+    if not isinstance(n, bool) and isinstance(n, int) and n > cfg.max_new_tokens:   # the model's context is sized from the top-level key:
+        raise CLIError(f"pipeline key ppo.max_new_tokens={n} is above max_new_tokens={cfg.max_new_tokens}, which sizes the model's context "   # refused
+                       "(fewer is fine): raise the top-level key instead (--set max_new_tokens=...)")                                        # before SFT
     return out
+
+def _section_hint(config:dict|None):
+    "A key of one of the steps given at the top level of the pipeline's config: name the section it belongs in."
+    from instruct_goose.sft import SFTConfig
+    from instruct_goose.trainer import RLHFConfig
+    top = {f.name for f in dataclasses.fields(PipelineConfig)}
+    keys = {"sft": {f.name for f in dataclasses.fields(SFTConfig)}, "reward": {f.name for f in dataclasses.fields(RewardConfig)},
+            "ppo": {f.name for f in dataclasses.fields(RLHFConfig)} | set(_PPO_EXTRA_KEYS)}
+    for k in (config or {}):
+        owners = [s for s, ks in keys.items() if k in ks and k != "output_dir"]
+        if k not in top and owners:
+            raise CLIError(f"unknown pipeline config key {k!r}: it is a setting of the {' and '.join(owners)} step; write it as "
+                           + " or ".join(f"{s}.{k}" for s in owners) + f" (e.g. --set {owners[-1]}.{k}=...)")
 
 def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's folder (steps in `sft/`, `reward/`, `ppo/`)
                  config:dict|None=None, # `PipelineConfig` fields
@@ -553,6 +582,7 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
         raise CLIError("the pipeline runs in one process (its task fits a laptop CPU): start it without accelerate launch, "
                        "or run the sft, reward and ppo commands under accelerate launch")
     _no_output_dir(config, "pipeline config")
+    _section_hint(config)
     cfg = build_config(PipelineConfig, config or {}, "pipeline config")
     sec = _sections(cfg)
     for k in ("sft", "reward", "ppo"): _no_output_dir(sec[k], f"pipeline {k}")   # each step writes in a subfolder of --output-dir
@@ -593,7 +623,7 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
             torch.manual_seed(cfg.seed)
             lm = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=_context(cfg), n_embd=cfg.n_embd, n_layer=cfg.n_layer,
                                             n_head=cfg.n_head, bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
-            run_sft((lm, tok), demos, out/"sft", {"seed": cfg.seed, **sec["sft"], "progress": progress}, overwrite=True)
+            run_sft((lm, tok), demos, out/"sft", {"seed": cfg.seed, "progress": progress, **sec["sft"]}, overwrite=True)
         sft_dir = out/"sft"/"model"
         sft_gold, sft_samples = gold_eval(Agent(AutoModelForCausalLM.from_pretrained(sft_dir)), tok, eval_prompts, cfg.max_new_tokens, cfg.seed)
 
@@ -603,7 +633,7 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
             sft = Agent(AutoModelForCausalLM.from_pretrained(sft_dir))
             prompts = [toy_review(random.Random(2*10**6 + cfg.seed*10**4 + i))[0] for i in range(cfg.n_comparison_prompts)]
             pairs = _comparisons(sft, tok, prompts, cfg.max_new_tokens, cfg.seed + 7)
-            run_reward((AutoModelForCausalLM.from_pretrained(sft_dir), tok), pairs, out/"reward", {"seed": cfg.seed, **sec["reward"], "progress": progress},
+            run_reward((AutoModelForCausalLM.from_pretrained(sft_dir), tok), pairs, out/"reward", {"seed": cfg.seed, "progress": progress, **sec["reward"]},
                        overwrite=True, reference_texts=[r["prompt"] + r[k] for r in pairs for k in ("chosen", "rejected")])   # normalised on SFT samples, chosen and rejected alike
 
     # step 3: PPO against the reward model; the gold reward is measured along the way
@@ -619,7 +649,7 @@ def run_pipeline(output_dir:str|Path="instruct_goose_pipeline", # the run's fold
                 _write_jsonl(gold_path, gold_curve)
         train_prompts = Dataset.from_list([{"prompt": toy_review(random.Random(3*10**6 + cfg.seed*10**4 + i))[0]} for i in range(2048)])
         ppo_sum = run_ppo((AutoModelForCausalLM.from_pretrained(sft_dir), tok), train_prompts, out/"ppo", reward_model=str(out/"reward"/"model"),
-                          config={"seed": cfg.seed, **sec["ppo"], "progress": progress}, resume=resume_ppo, overwrite=not resume_ppo, on_iteration=on_iteration)
+                          config={"seed": cfg.seed, "progress": progress, **sec["ppo"]}, resume=resume_ppo, overwrite=not resume_ppo, on_iteration=on_iteration)
         ppo_gold, ppo_samples = gold_eval(Agent(AutoModelForCausalLM.from_pretrained(out/"ppo"/"model")), tok, eval_prompts, cfg.max_new_tokens, cfg.seed)
     _write_jsonl(gold_path, gold_curve)
     rm_curve = [{"iteration": h["iteration"], "kl": h["kl"], "score": h["score_mean"]} for h in load_metrics(out/"ppo")]   # every iteration, resumed or not
@@ -662,8 +692,14 @@ def _nest(d:dict) -> dict:
         for h in head:
             cur = cur.setdefault(h, {})
             if not isinstance(cur, dict): raise CLIError(f"--set {k}: {h!r} is not a section")
-        if isinstance(cur.get(last), dict) and isinstance(v, dict): cur[last].update(v)
+        if isinstance(cur.get(last), dict) and isinstance(v, dict): cur[last] = _merge(cur[last], v)
         else: cur[last] = v
+    return out
+
+def _merge(a:dict, b:dict) -> dict:
+    "`a` with `b`'s keys on top, section by section: `--set ppo={lr: 1}` changes one key of the config file's `ppo`, not the whole section."
+    out = dict(a)
+    for k, v in b.items(): out[k] = _merge(out[k], v) if isinstance(out.get(k), dict) and isinstance(v, dict) else v
     return out
 
 def _parser():
@@ -720,7 +756,7 @@ def main(argv:list[str]|None=None) -> int:
     from transformers.utils import logging as hf_logging
     hf_logging.disable_progress_bar()                    # transformers' "Loading weights" bars at every step: the command's own bars stay
     try:
-        cfg = _nest({**load_yaml(args.config), **parse_overrides(args.set)})
+        cfg = _merge(_nest(load_yaml(args.config)), _nest(parse_overrides(args.set)))   # the file, then --set on top
         kw = dict(resume=args.resume, overwrite=args.overwrite)
         if args.command == "pipeline": run_pipeline(args.output_dir, cfg, **kw)
         elif args.command == "sft": run_sft(args.model, args.dataset, args.output_dir, cfg, split=args.split, **kw)
@@ -741,4 +777,16 @@ def main(argv:list[str]|None=None) -> int:
         print(f"error: {msg}", file=sys.stderr); return 2
     finally:                                             # under accelerate launch: leave the process group before exit (a gloo
         import torch.distributed as dist                 # thread left running aborted a process at exit now and then)
-        if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
+        if dist.is_available() and dist.is_initialized():
+            global _DISTRIBUTED
+            _DISTRIBUTED = True; dist.destroy_process_group()
+
+_DISTRIBUTED = False                                     # set by `main` when it ran under accelerate launch
+
+def console() -> int:
+    "The `instruct-goose` command: `main`, and under `accelerate launch` an exit that skips the interpreter's teardown."
+    code = main()
+    if _DISTRIBUTED:            # every file is written (atomically) and the trackers finished; torch's DDP/gloo objects still abort a
+        sys.stdout.flush(); sys.stderr.flush()           # process now and then as the interpreter tears them down ("terminate called
+        os._exit(code)                                   # without an active exception", exit -6, after all the work): skip that
+    return code

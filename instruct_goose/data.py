@@ -105,7 +105,12 @@ def load_imdb(split:str="train", # "train" or "test"
     "IMDB movie reviews as a `datasets.Dataset` with columns `text` and `label` (0 neg, 1 pos)."
     from datasets import load_dataset
     path = locate("imdb")
-    if Path(path).is_dir(): return load_dataset("parquet", data_files={split: str(Path(path)/f"{split}.parquet")}, split=split)
+    if Path(path).is_dir():
+        f = Path(path)/f"{split}.parquet"
+        if not f.exists():
+            have = sorted(p.stem for p in Path(path).glob("*.parquet"))
+            raise FileNotFoundError(f"no split {split!r} in the local IMDB copy at {path}: it has {have}; pass one of them (the hub's IMDB has 'train', 'test' and 'unsupervised')")
+        return load_dataset("parquet", data_files={split: str(f)}, split=split)
     return load_dataset("stanfordnlp/imdb", split=split)
 
 # %% ../nbs/00_data.ipynb #71150b76

@@ -31,7 +31,7 @@ def policy_loss(logprobs:Tensor, # (B,R) log-probs of the response tokens under 
     check_finite(logprobs=logprobs, old_logprobs=old_logprobs, advantages=advantages)
     if not cliprange > 0: raise ValueError(f"cliprange must be > 0, got {cliprange}")
     _check_same_shape(logprobs=logprobs, old_logprobs=old_logprobs, advantages=advantages, mask=mask)
-    m = mask.bool()
+    m = _as_mask(mask, logprobs)                                        # a 0.5 is no mask entry: refused, not counted as a token
     old_logprobs, advantages = old_logprobs.detach(), advantages.detach()
     log_ratio = torch.where(m, logprobs - old_logprobs, 0)            # 0 on padding: ratio 1, no gradient
     ratio = torch.exp(log_ratio)
@@ -69,7 +69,7 @@ def value_loss(values:Tensor, # (B,R) values under the current parameters (with 
     "Clipped value loss 0.5*max((V-R)^2, (clip(V, V_old +- eps_v) - R)^2) (masked mean) and its statistics."
     check_finite(values=values, old_values=old_values, returns=returns)
     _check_same_shape(values=values, old_values=old_values, returns=returns, mask=mask)
-    m = mask.bool()
+    m = _as_mask(mask, values)
     old_values, returns = old_values.detach(), returns.detach()
     err = (values - returns)**2
     if cliprange_value is None: err_max, clipped_wins = err, torch.zeros_like(m)

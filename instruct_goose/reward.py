@@ -14,7 +14,7 @@ from fastcore.basics import patch
 from transformers import AutoModel, PreTrainedTokenizerBase
 
 from .data import locate, load_model, load_tokenizer, tokenize_for_reward, write_folder, optimizer_step, check_trainable_loaded, _pad_right, _same_vocab, _accelerator, _agree, _warn_uneven, _check_unpadded
-from .agent import fuse_gelu, disable_dropout as _no_dropout, _max_positions, _check_in_vocab, _vocab_size, _check_vocab_size, _as_mask as _mask01, _in_device
+from .agent import fuse_gelu, _hidden_size, disable_dropout as _no_dropout, _max_positions, _check_in_vocab, _vocab_size, _check_vocab_size, _as_mask as _mask01, _in_device
 
 # %% auto #0
 __all__ = ['last_token_index', 'HEAD_FILE', 'CONFIG_FILE', 'last_real_index', 'position_ids_from_mask', 'RewardModel',
@@ -75,7 +75,8 @@ class RewardModel(nn.Module):
         self.vocab_size = _vocab_size(self.trunk)
         _check_vocab_size(self.trunk, tokenizer, "the reward model")   # a trunk with another model's tokenizer: warned now, not only when trained
         self.tokenizer, self.max_length, self.batch_size = tokenizer, max_length, batch_size
-        D = self.trunk.config.hidden_size
+        self.n_truncated = 0                                           # texts cut to their last max_length tokens when scored
+        D = _hidden_size(model)                            # the trunk's output width (OPT-350m: 512, not its hidden_size 1024)
         self.head = nn.Linear(D, 1)
         g = torch.Generator().manual_seed(seed) if seed is not None else None
         with torch.no_grad():
@@ -124,7 +125,13 @@ class RewardModel(nn.Module):
 
     def _token_ids(self, texts):
         texts = [texts] if isinstance(texts, str) else list(texts)
-        ids, _ = tokenize_for_reward(self.tokenizer, texts, self.max_length)
+        ids, cut = tokenize_for_reward(self.tokenizer, texts, self.max_length)
+        if any(cut):                                                  # counted, and said once: the start of a long text is not read
+            if not self.n_truncated:
+                warnings.warn(f"RewardModel: {sum(cut)} of {len(texts)} texts are longer than max_length={self.max_length} tokens and are scored on "
+                              f"their last {self.max_length} tokens only (the start, often the prompt, is not read). rm.n_truncated counts them; "
+                              "raise max_length (up to the model's context) if the start matters")
+            self.n_truncated += sum(cut)
         empty = [i for i, (t, x) in enumerate(zip(texts, ids)) if len(x) == 0 or not t.strip()]   # a BOS alone is no text
         if empty: raise ValueError(f"texts {empty[:10]} are empty (no tokens): a reward model cannot score an empty text; score prompt + response")
         return ids

@@ -216,6 +216,19 @@ SFTConfig.__init__ = _names_checked(SFTConfig.__init__)   # SFTConfig(bach_size=
 
 
 # %% ../nbs/06_sft.ipynb #97e93aea
+def _check_tokenized(ds:Dataset):
+    "Pre-tokenized demonstrations: no empty row, labels as long as their ids, and targets that are the ids at their own position."
+    ids, labels = ds["input_ids"], ds["labels"]
+    for name, rows, fix in (("have input_ids and labels of different lengths", [i for i, (x, y) in enumerate(zip(ids, labels)) if len(x) != len(y)],
+                             "give each row one label per token (-100 where it is not a target)"),
+                            ("are empty", [i for i, x in enumerate(ids) if len(x) == 0], "drop them")):
+        if rows: raise ValueError(f"rows {rows[:10]} of the tokenized demonstrations {name}: {fix}")
+    off = [i for i, (x, y) in enumerate(zip(ids, labels)) if any(l != IGNORE_INDEX and l != t for t, l in zip(x, y))]
+    if off: warnings.warn(f"rows {off[:10]} ({len(off)} of {len(ids)}) of the tokenized demonstrations have targets that differ from their input_ids "
+                          "at the same position. Labels here are the input_ids with -100 where a token is not a target, as in 🤗 transformers; "
+                          "the shift to the next token happens in the loss, so labels shifted already would train the model to predict "
+                          "the token after next")
+
 def build_sft_dataset(source, # anything `load_demonstrations` takes, or a Dataset with `input_ids` and `labels`
                       tokenizer:PreTrainedTokenizerBase, # the model's tokenizer
                       config:SFTConfig|None=None, # max_length, packing and column names
@@ -227,8 +240,9 @@ def build_sft_dataset(source, # anything `load_demonstrations` takes, or a Datas
     if not {"input_ids", "labels"} <= set(ds.column_names):
         # packing splits long documents over blocks, so they are not truncated
         ds = tokenize_demonstrations(ds, tokenizer, None if config.packing else config.max_length, config.prompt_column, config.response_column, config.text_column)
-    elif not config.packing:
-        long = [i for i, x in enumerate(ds["input_ids"]) if len(x) > config.max_length]
+    else:
+        _check_tokenized(ds)
+        long = [i for i, x in enumerate(ds["input_ids"]) if len(x) > config.max_length] if not config.packing else []
         if long: raise ValueError(f"rows {long[:10]} of the tokenized demonstrations are longer than max_length={config.max_length}: "
                                   "tokenize them with tokenize_demonstrations(..., max_length=...), or raise SFTConfig.max_length")
     if config.packing: ds = pack_demonstrations(ds, config.max_length)
@@ -289,7 +303,7 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
               config:SFTConfig|None=None, # the settings
               accelerator:Accelerator|None=None, # reuse one; by default a new `Accelerator(mixed_precision=config.mixed_precision)`
              ) -> dict:
-    "Supervised fine-tuning on demonstrations (the model is left in eval mode); returns the history (`step`, `loss`, `lr`, `grad_norm`, `tokens`, `val_step`, `val_loss`)."
+    "Supervised fine-tuning on demonstrations (the model is left in eval mode); returns the history (`step`, `loss`, `lr`, `grad_norm`, `tokens`, `val_step`, `val_loss`, and the `skipped` steps of fp16's scaler)."
     config = config or SFTConfig()
     accelerator = _accelerator("SFTConfig", accelerator, accumulate_with="SFTConfig.gradient_accumulation_steps", even_batches=True, mixed_precision=config.mixed_precision)
     check_trainable_loaded(model, accelerator, "the SFT model")
@@ -307,6 +321,8 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
         n, top = max(map(len, ids)), max(max(x) for x in ids)
         if ctx is not None and n > ctx: raise ValueError(f"{name} sequences of {n} tokens exceed the model's context of {ctx} positions: set SFTConfig.max_length <= {ctx}")
         if top >= V: raise ValueError(f"{name} token ids go up to {top} but the model has {V} embeddings: is the tokenizer the model's?")
+        bad = sorted({l for x in ds["labels"] for l in x if l != IGNORE_INDEX and not 0 <= l < V})
+        if bad: raise ValueError(f"{name} labels hold {bad[:5]}, outside the model's {V} tokens: a label is a token id, or -100 where the token is not a target")
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     collate = DemonstrationCollator(pad if pad is not None and 0 <= pad < V else 0)   # padding is masked: any id the embedding has (a pad added
                                                                                        # to the tokenizer without resizing the model is past it)
@@ -332,7 +348,7 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
             it = iter(train_dl)
             for _ in range(per_epoch): yield list(itertools.islice(it, accum))
     steps = windows()
-    history = {k: [] for k in ("step", "loss", "lr", "grad_norm", "tokens", "val_step", "val_loss")}
+    history = {k: [] for k in ("step", "loss", "lr", "grad_norm", "tokens", "val_step", "val_loss", "skipped")}
     def validate(step):
         if val_dl is None: return
         history["val_step"].append(step); history["val_loss"].append(evaluate_sft(model, val_dl, accelerator))
@@ -369,12 +385,20 @@ def train_sft(model, # any `AutoModelForCausalLM` (trained in place)
         lr = scheduler.get_last_lr()[0]
         if int(n_real) == 0:                             # no target in this step's batches (prompt-only blocks): no gradient at all, so
             optimizer.zero_grad(set_to_none=True); n_empty += 1   # AdamW, which skips parameters without one, moves nothing (momentum, decay)
-        optimizer_step(optimizer, scheduler); optimizer.zero_grad(set_to_none=True)
+        if not optimizer_step(optimizer, scheduler): history["skipped"].append(step)   # fp16's scaler: overflowing gradients, no update
+        optimizer.zero_grad(set_to_none=True)
         for k, v in (("step", step), ("loss", loss), ("lr", lr), ("grad_norm", grad_norm), ("tokens", int(n_real))): history[k].append(v)
         if config.eval_every and step % config.eval_every == 0 and step != total: validate(step)
         bar.update(1); bar.set_postfix(loss=f"{loss:.3f}", **({"val": f"{history['val_loss'][-1]:.3f}"} if history["val_loss"] else {}))
     bar.close()
     if n_empty: warnings.warn(f"{n_empty} of {total} steps had no target token in their batches (all labels -100) and made no update")
+    if history["skipped"]:
+        k = len(history["skipped"])
+        warnings.warn(f"fp16's loss scaler skipped every one of the {total} optimizer steps (their gradients overflowed at every scale): the model is "
+                      "unchanged" + (" and the checkpoint holds the starting weights" if config.output_dir is not None else "") +
+                      "; train in bf16 or float32 (SFTConfig.mixed_precision), or lower lr / max_length" if k == total else
+                      f"fp16's loss scaler skipped {k} of {total} optimizer steps (steps {history['skipped'][:10]}: overflowing gradients, no "
+                      "update). A few while it finds its scale are normal; many mean fp16 overflows here: use bf16, or lower lr / max_length")
     validate(total)
     model.eval()
     if config.output_dir is not None:

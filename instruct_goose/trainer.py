@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from fastcore.basics import patch
 
-from .data import optimizer_step, check_trainable_loaded, deferred_checks, _same_vocab, _accelerator, _added_prefix, _no_added_eos, _one_bos, _agree as _agree_processes, _check_unpadded, _names_checked, _causes
+from .data import load_rows, optimizer_step, check_trainable_loaded, deferred_checks, _same_vocab, _accelerator, _added_prefix, _no_added_eos, _one_bos, _agree as _agree_processes, _check_unpadded, _names_checked, _causes
 from .agent import Agent, ReferenceModel, create_reference_model, is_peft_model, _unwrap, _vocab_size, _check_vocab_size, _as_mask as _mask01
 from .gae import compute_rewards, gae, masked_mean, masked_whiten, ends_with_eos, missing_eos_penalty
 from .loss import policy_loss, value_loss, explained_variance, entropy_loss, ptx_loss, FixedKLController, AdaptiveKLController
@@ -85,6 +85,16 @@ class RLHFConfig:
     save_total_limit:int|None = 2 # checkpoints kept (None: all)
 
     def __post_init__(self):
+        if isinstance(self.output_dir, os.PathLike): self.output_dir = os.fspath(self.output_dir)   # a Path is fine
+        for f in fields(self):                                   # the kind of each value first: "False" is a true string, True a 1
+            v, kinds = getattr(self, f.name), {k.strip() for k in str(f.type).split("|")}
+            if v is None and "None" in kinds or "Any" in kinds: continue
+            if kinds - {"None"} == {"bool"} and not isinstance(v, bool): raise _bad(f.name, v, "use True or False")
+            if kinds & {"int", "float"} and (isinstance(v, bool) or not isinstance(v, (int, float))): raise _bad(f.name, v, "use a number" + (", or None" if "None" in kinds else ""))
+            if kinds - {"None"} == {"int"} and not isinstance(v, int): raise _bad(f.name, v, "use an integer" + (", or None" if "None" in kinds else ""))
+            if kinds - {"None"} == {"str"} and not isinstance(v, str): raise _bad(f.name, v, "use a string" + (", or None" if "None" in kinds else ""))
+        if self.lora_alpha <= 0: raise _bad("lora_alpha", self.lora_alpha, "use a positive number: LoRA scales its update by lora_alpha / lora_r, so 0 would never train")
+        if not self.output_dir.strip(): raise _bad("output_dir", self.output_dir, "name a folder")
         for f in fields(self):                                   # inf/NaN pass every comparison below unnoticed, or fail mid-run
             v = getattr(self, f.name)
             if isinstance(v, float) and not math.isfinite(v): raise _bad(f.name, v, "use a finite number (where None is allowed, None means off)")
@@ -159,7 +169,11 @@ def _as_ids(name, x):
     if hasattr(x, "response_mask") and not isinstance(x, Tensor):
         raise ValueError(f"{name} got a Rollout (what Agent.generate returns): pass its tensors, rollout.query / rollout.response, "
                          "with rollout.query_mask / rollout.response_mask")
-    x = torch.as_tensor(x)
+    try: x = torch.as_tensor(x)
+    except (ValueError, TypeError) as e:
+        lens = sorted({len(r) for r in x}) if isinstance(x, (list, tuple)) and all(hasattr(r, "__len__") for r in x) else None
+        raise ValueError(f"{name} is not a (B,L) block of token ids" + (f" (rows of {lens[0]} to {lens[-1]} tokens)" if lens else f" ({e})") +
+                         ": pad the rows to one length and pass the mask, e.g. tokenizer(texts, padding=True, return_tensors='pt')") from None
     if x.dim() != 2: raise ValueError(f"{name} must be a (B,L) tensor of token ids, got shape {tuple(x.shape)}: pad the batch and stack it (tokenizer(..., padding=True, return_tensors='pt'))")
     if x.dtype.is_floating_point or x.dtype == torch.bool: raise ValueError(f"{name} must hold integer token ids, got {x.dtype}")
     return x.long()
@@ -288,6 +302,12 @@ class RLHFTrainer:
                                "below half precision's resolution for most weights and round away (one update at lr 1e-5 changed 13% of a bf16 model's "
                                "weights, 100% in float32). Keep float32 weights with RLHFConfig(mixed_precision='bf16'), or train a LoRA adapter (float32)")
         self.reward_kind = _reward_kind(reward_fn, reward_inputs)
+        from instruct_goose.reward import RewardModel
+        from transformers import PreTrainedModel
+        if isinstance(reward_fn, (RewardModel, PreTrainedModel)) and self.reward_kind != "reward_model":   # a 🤗 model is called with ids, not texts
+            raise ValueError(f"reward_fn is a {type(reward_fn).__name__}" + (f" with reward_inputs={reward_inputs!r}" if isinstance(reward_fn, RewardModel) else "")
+                             + ": the trainer scores with a RewardModel (texts in, one score per text: reward_inputs='auto' or 'text') or with a "
+                             "function. Wrap a trained 🤗 model as RewardModel(model, tokenizer), or pass a function, e.g. lambda q, r: ...")
         self.reward_fn, self.reward_inputs, self.tokenizer, self.ptx_dataset = reward_fn, reward_inputs, tokenizer, ptx_dataset
         if tokenizer is not None: _check_vocab_size(model.policy, tokenizer, "the policy")
         if config.top_k or (config.top_p is not None and config.top_p < 1):
@@ -295,6 +315,9 @@ class RLHFTrainer:
                           "penalty use the policy's full one: the update is biased and the logged KL can go negative. InstructGPT samples "
                           "unfiltered: leave top_k and top_p at None unless you want this")
         if config.ptx_coef > 0 and ptx_dataset is None: raise ValueError(f"RLHFConfig.ptx_coef={config.ptx_coef} needs ptx_dataset= (pretraining texts); or set ptx_coef=0")
+        if config.ptx_coef == 0 and ptx_dataset is not None:
+            warnings.warn("ptx_dataset= was given but RLHFConfig.ptx_coef=0, so the pretraining texts are never used: set ptx_coef > 0 for PPO-ptx "
+                          "(InstructGPT: 27.8 with its loss scale), or drop ptx_dataset")
         if ptx_dataset is not None:
             check_texts(ptx_dataset, "ptx_dataset")
             cols = getattr(ptx_dataset, "column_names", None)
@@ -305,6 +328,10 @@ class RLHFTrainer:
         if config.adaptive_kl and config.kl_horizon * 5 <= config.batch_size * acc.num_processes:   # the controller steps by the global batch
             raise _bad("kl_horizon", config.kl_horizon, f"with {acc.num_processes} processes x batch_size={config.batch_size} episodes per update the adaptive "
                        f"step could set beta <= 0: use kl_horizon > {config.batch_size * acc.num_processes} / 5 (lm-human-preferences: 10000)")
+        if optimizer is not None:                              # its own param groups rule: say which settings that drops
+            dropped = [f"{k}={getattr(config, k)}" for k in ("lr", "value_lr", "weight_decay", "adam_eps") if getattr(config, k) != getattr(RLHFConfig, k)]
+            if dropped: warnings.warn(f"optimizer= was given, so RLHFConfig's {', '.join(dropped)} are not used (the optimizer's own param groups "
+                                      "are); set them on the optimizer, or pass optimizer=None")
         if optimizer is None:
             critic = {id(p) for m in (model.value_head, model.value_model) if m is not None for p in m.parameters()}
             groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in critic]},
@@ -370,6 +397,12 @@ def _check_batch(self:RLHFTrainer, queries, responses, scores, query_mask, respo
     if empty: raise ValueError(f"rows {empty[:10]} have an empty response: drop them, or keep at least one token (e.g. the EOS) per response")
     scores = check_scores(scores, len(q), dev)
     if query_mask is None: self._check_unpadded(q)
+    if response_mask is None:                             # right padding with EOS is what "through the first EOS" reads; another pad id is
+        try: eos = set(torch.as_tensor(self._eos_id()).reshape(-1).tolist())   # not, and would be trained on as response tokens
+        except ValueError: eos = set()
+        pad = self.tokenizer.pad_token_id if self.tokenizer is not None else None
+        if pad is not None and pad not in eos:
+            _check_unpadded(r, self.tokenizer, self.unwrapped.policy, "responses", "pass response_mask (rollout.response_mask from Agent.generate, or the tokenizer's attention_mask)")
     return q, qm, r, rm, scores
 
 @patch
@@ -420,6 +453,8 @@ def make_rollout(self:RLHFTrainer,
     c, timings = self.config, (timings if timings is not None else {})
     q, qm, r, rm, scores = self._check_batch(queries, responses, scores, query_mask, response_mask)
     self._check_temperature(r)
+    if c.missing_eos_penalty is not None:                  # here, so that train, step and compute_loss all apply it
+        scores = missing_eos_penalty(scores, ends_with_eos(r, rm, self._eos_id()), c.missing_eos_penalty)
     if (old_logprobs is None) != (old_values is None): raise ValueError("pass both old_logprobs and old_values (from Agent.generate), or neither (both computed here)")
     t = time.perf_counter()
     if old_logprobs is None or old_values is None:
@@ -531,6 +566,9 @@ def step(self:RLHFTrainer,
     self._agree(err, "the rollout (make_rollout)", len(rb) if rb is not None else 0)
     t0 = time.perf_counter()
     B = len(rb)
+    if isinstance(self.kl_ctl, AdaptiveKLController) and B * acc.num_processes * 0.2 >= self.kl_ctl.horizon:   # before any update, not after
+        raise ValueError(f"{B * acc.num_processes} episodes in one step against RLHFConfig.kl_horizon={c.kl_horizon}: the adaptive KL step could set "
+                         f"beta <= 0; pass at most batch_size={c.batch_size} episodes per step, or raise kl_horizon above {B * acc.num_processes / 5:g}")
     self.minibatch_stats = []
     params = [p for p in self.model.parameters() if p.requires_grad]
     for epoch in range(c.ppo_epochs):
@@ -657,16 +695,32 @@ def _max_positions(self:RLHFTrainer) -> int|None:
 
 PROMPT_COLUMNS = ("input_ids", "prompt", "text", "query")   # where `train` looks for the prompts, in this order
 
+def _prompt_rows(x):
+    "`x` as `prepare_prompts` reads it: a data file or folder, a DataFrame or a list of row dicts as a `datasets.Dataset`; anything else unchanged."
+    import re
+    from datasets import DatasetDict, IterableDataset, IterableDatasetDict
+    if isinstance(x, (IterableDataset, IterableDatasetDict)):
+        raise ValueError("the prompt dataset is streamed (an IterableDataset): the trainer draws prompts by permutation and needs all of them; "
+                         "take a finite part first, e.g. Dataset.from_list(list(ds.take(10_000)))")
+    if isinstance(x, DatasetDict): raise ValueError(f"the prompt dataset is a DatasetDict with splits {list(x)}: pass one split, e.g. ds[{next(iter(x), 'train')!r}]")
+    if isinstance(x, (str, Path)) and (Path(x).expanduser().exists() or re.search(r"\.(jsonl?|parquet|csv)(\.(gz|bz2|xz|zst))?$", str(x), re.I)):
+        return load_rows(x, what="the prompt dataset")               # a file or folder of rows (a missing file: named)
+    if isinstance(x, list) and x and all(isinstance(r, Mapping) for r in x):
+        if all({"role", "content"} <= set(r) for r in x):
+            raise ValueError("the prompts are one conversation of chat messages ({'role', 'content'} dicts): give a list of prompts, each turned into "
+                             "text first, e.g. [tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)]")
+        return load_rows(x, what="the prompt dataset")               # rows such as [{"prompt": ...}, ...]
+    if type(x).__name__ == "DataFrame": return load_rows(x, what="the prompt dataset")   # its columns, not its column names
+    return x
+
 @patch
 def prepare_prompts(self:RLHFTrainer,
-                    prompt_dataset, # a `datasets.Dataset`, a list of strings, or a list of id lists
+                    prompt_dataset, # a `datasets.Dataset`, DataFrame, list of strings, of id lists or of row dicts, or a .json(l)/.parquet/.csv file
                     text_column:str|None=None, # the column with prompts (default: the first of `PROMPT_COLUMNS` it has)
                    ) -> list: # token-id lists
     "Token ids of every prompt, checked to be non-empty and to leave room for the response."
     c = self.config
-    if hasattr(prompt_dataset, "columns") and hasattr(prompt_dataset, "to_dict"):   # a pandas DataFrame: its columns, not its column names
-        from datasets import Dataset
-        prompt_dataset = Dataset.from_pandas(prompt_dataset, preserve_index=False)
+    prompt_dataset = _prompt_rows(prompt_dataset)
     check_texts(prompt_dataset, "the prompt dataset")
     if prompt_dataset is None or len(prompt_dataset) == 0: raise ValueError("the prompt dataset is empty: pass at least one prompt")
     cols = getattr(prompt_dataset, "column_names", None)
@@ -862,8 +916,6 @@ def train(self:RLHFTrainer,
                     ro = self.generate(q, qm)
                     timings["time/generate"] = time.perf_counter() - t; t = time.perf_counter()
                     scores = self.score(ro.query, ro.query_mask, ro.response, ro.response_mask)
-                    if c.missing_eos_penalty is not None:
-                        scores = missing_eos_penalty(scores, ends_with_eos(ro.response, ro.response_mask, self._eos_id()), c.missing_eos_penalty)
                     timings["time/reward"] = time.perf_counter() - t
                 except Exception as e: err = e
                 self._agree(err, f"iteration {self.iteration + 1}'s sampling or scoring")
@@ -1109,16 +1161,15 @@ def plot_metrics(history, # a list of stats dicts, a metrics.jsonl path, or {run
 @patch
 @torch.no_grad()
 def evaluate(self:RLHFTrainer,
-             prompts:list, # prompt strings (or id lists)
+             prompts, # prompt strings, id lists, or any prompt dataset `train` takes
              num_samples:int=8, # responses per prompt
              seed:int=1234, # sampling seed (the trainer's own generator is left alone)
              reward_fn:Callable|None=None, # score with this instead of the training reward (a RewardModel or any callable `train` accepts)
              reward_inputs:str|None=None, # how to call `reward_fn` ("auto", "text", ...; None: the trainer's `reward_inputs`)
             ) -> dict: # score, kl (means), scores, kls (per response), prompts, responses (texts)
     "Sample `num_samples` responses per prompt and report reward and KL to the reference per response."
-    check_texts(prompts, "prompts")
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1: raise ValueError(f"num_samples={num_samples!r}: use a positive integer")
-    ids = self.prepare_prompts(list(prompts) * num_samples)
+    ids = self.prepare_prompts(prompts) * num_samples          # each prompt's ids, then all of them again: the order of `list(prompts) * num_samples`
     pad_id = self.tokenizer.pad_token_id if self.tokenizer is not None and self.tokenizer.pad_token_id is not None else self._eos_id()
     g = torch.Generator().manual_seed(seed)
     saved = self.reward_fn, self.reward_kind, self._rm_same_tok
