@@ -370,6 +370,9 @@ def _accelerator(what:str, # who asks, named in the messages: "RLHFConfig", "SFT
             raise ValueError(f"{what}.mixed_precision={mp!r}, but this process already runs with mixed_precision={AcceleratorState().mixed_precision!r}: "
                              "accelerate fixes the precision once per process, so give every step (SFT, reward model, PPO) the same one, "
                              "or run this step in a new process") from e
+    elif getattr(accelerator, "ddp_handler", "absent") is None:   # a user's Accelerator without DDP settings: the same as ours (see below)
+        from accelerate.utils import DistributedDataParallelKwargs
+        accelerator.ddp_handler = DistributedDataParallelKwargs(broadcast_buffers=False)
     if mp is not None and accelerator.mixed_precision != mp:
         raise ValueError(f"{what}.mixed_precision={mp!r} but the accelerator runs with {accelerator.mixed_precision!r}: "
                          f"create it with Accelerator(mixed_precision=...) to match, or leave {what}.mixed_precision=None")
