@@ -666,8 +666,8 @@ class Agent(nn.Module):
         last = torch.full((B, 1), Q - 1, device=dev)
         min_new = max(min_new_tokens or 0, (min_length - Q) if min_length is not None and min_length > 0 else 0)
 
-        modes = [(mod, mod.training) for mod in self.modules()]; self.eval()   # no dropout, and the KV cache stays on under gradient checkpointing
-        try:
+        with _eval_mode(self):                            # no dropout, and the KV cache stays on under gradient checkpointing; after, each
+                                                          # module back in its own mode (an eval-mode policy stays in eval mode)
             logits, h, cache = _lm_step(policy, self._linear_head, query.masked_fill(query_mask == 0, 0), query_mask,   # padding is never read:
                                         (query_mask.cumsum(-1) - 1).clamp(min=0), last, use_cache=True)                # any valid id (pad may be >= V)
             cache = _buffer_cache(cache, max_new_tokens)      # steps write into a buffer instead of torch.cat-ing the cache
@@ -706,8 +706,6 @@ class Agent(nn.Module):
                 else:
                     ids, m, pos, idx = concat_query_response(out.query, out.query_mask, out.response, out.response_mask)
                     out.values = torch.where(out.response_mask.bool(), self._critic_values(ids, m, pos, idx), 0.0).float()
-        finally:                                              # each module back in its own mode (an eval-mode policy stays in eval mode)
-            for mod, was in modes: mod.training = was
         self.last_generate_temperature, self._last_response = float(temperature), out.response   # checked by RLHFTrainer.compute_loss
         return out
 

@@ -275,6 +275,8 @@ def _save_plot(fig, path:Path):
 
 def _write_jsonl(path:Path, history:dict):
     "Write a dict of equal-length lists (or a list of dicts) as one JSON object per line."
+    if not isinstance(history, list) and len({len(v) for v in history.values()}) > 1:   # zip would cut every column to the shortest
+        raise ValueError(f"_write_jsonl: columns of different lengths {({k: len(v) for k, v in history.items()})}")
     rows = history if isinstance(history, list) else [dict(zip(history, vals)) for vals in zip(*[history[k] for k in history])]
     with open(path, "w") as f:
         for r in rows: f.write(json.dumps(r, default=float) + "\n")
@@ -315,7 +317,8 @@ def run_sft(model:str|tuple, # hub name or path, or a `(model, tokenizer)` pair
         ds, val_dataset = parts["train"], parts["test"]
     hist = train_sft(lm, tok, ds, val_dataset, cfg)
     if _processes().is_main_process:                 # every process holds the same weights and history: one writes them
-        _write_jsonl(out/"metrics.jsonl", {k: v for k, v in hist.items() if not k.startswith("val")})
+        _write_jsonl(out/"metrics.jsonl", {**{k: v for k, v in hist.items() if not k.startswith("val") and k != "skipped"},
+                                            "skipped": [s in hist["skipped"] for s in hist["step"]]})   # fp16's skipped steps, per step
         _save_plot(plot_sft_history(hist), out/"sft_curves.png")
         write_folder(out/"model", lambda d: (lm.save_pretrained(d), tok.save_pretrained(d)))   # atomic: a crash leaves no half-written model
     return _finish(out, {"steps": hist["step"][-1], "val_loss_before": hist["val_loss"][0], "val_loss_after": hist["val_loss"][-1],
@@ -463,11 +466,12 @@ def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, t
         if not (resume and "state_dict" in str(e)): raise
         raise CLIError(f"--resume: the checkpoint in {str(out)!r} holds another model's weights than --model {model if isinstance(model, str) else ''!r} "
                        f"({str(e).splitlines()[0]}): resume with the --model the run started from")
+    finally:                                           # TensorBoard/wandb flushed now, a stopped run's too: under accelerate launch
+        for t in trainer.accelerator.trackers: t.finish()   # the command exits without the interpreter's teardown
     if not cfg.save_every: trainer.save_checkpoint()   # with save_every, train wrote the last iteration's checkpoint already
     if _processes().is_main_process:                 # every process holds the same weights and history: one writes them
         _save_plot(plot_metrics(hist), out/"ppo_curves.png")
         write_folder(out/"model", lambda d: (trainer.unwrapped.policy.save_pretrained(d), tok.save_pretrained(d)))   # atomic
-    for t in trainer.accelerator.trackers: t.finish()  # TensorBoard/wandb flushed now: under accelerate launch the command exits without teardown
     first, last = hist[0], hist[-1]
     return _finish(out, {"iterations": last["iteration"], "score_first": first["score_mean"], "score_last": last["score_mean"],
                          "kl_last": last["kl"], "model": str(out/"model")}, "PPO done")

@@ -14,7 +14,7 @@ from fastcore.basics import patch
 from transformers import AutoModel, PreTrainedTokenizerBase
 
 from .data import locate, load_model, load_tokenizer, tokenize_for_reward, write_folder, optimizer_step, check_trainable_loaded, _pad_right, _same_vocab, _accelerator, _agree, _warn_uneven, _check_unpadded
-from .agent import fuse_gelu, _hidden_size, disable_dropout as _no_dropout, _max_positions, _check_in_vocab, _vocab_size, _check_vocab_size, _as_mask as _mask01, _in_device
+from .agent import fuse_gelu, _hidden_size, _eval_mode, disable_dropout as _no_dropout, _max_positions, _check_in_vocab, _vocab_size, _check_vocab_size, _as_mask as _mask01, _in_device
 
 # %% auto #0
 __all__ = ['last_token_index', 'HEAD_FILE', 'CONFIG_FILE', 'last_real_index', 'position_ids_from_mask', 'RewardModel',
@@ -151,15 +151,11 @@ class RewardModel(nn.Module):
         ids = self._token_ids(texts)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         scores = torch.empty(len(ids), device=self.device)
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                for s in range(0, len(order), bs):
-                    idx = order[s:s+bs]
-                    input_ids, mask = _pad_right([ids[i] for i in idx], self.tokenizer.pad_token_id)
-                    scores[torch.tensor(idx, device=self.device)] = self.forward(input_ids.to(self.device), mask.to(self.device), raw=raw).float()
-        finally: self.train(was_training)
+        with _eval_mode(self), torch.no_grad():              # every module back in its own mode after
+            for s in range(0, len(order), bs):
+                idx = order[s:s+bs]
+                input_ids, mask = _pad_right([ids[i] for i in idx], self.tokenizer.pad_token_id)
+                scores[torch.tensor(idx, device=self.device)] = self.forward(input_ids.to(self.device), mask.to(self.device), raw=raw).float()
         return scores
 
 # %% ../nbs/02_reward_model.ipynb #64267ef5
@@ -328,16 +324,13 @@ def evaluate_reward_model(model:nn.Module, # a `RewardModel` (possibly wrapped b
         if src is None: raise ValueError(f"data is a {type(data).__name__}: pass a PairDataset or RankingDataset (or a Subset of one), or a DataLoader of their batches")
         _check_fits(model, src, "data")
     dl = data if isinstance(data, torch.utils.data.DataLoader) else torch.utils.data.DataLoader(data, batch_size=batch_size, collate_fn=src.collate)
-    was_training = model.training
-    model.eval()
     losses, correct, n_pairs = [], [], []
-    try:
+    with _eval_mode(model):
         for batch in dl:
             if accelerator is None: batch = {k: v.to(_device_of(model)) for k, v in batch.items()}
             _, _, t = reward_step(model, batch)
             if accelerator is not None: t = accelerator.gather_for_metrics(t)
             losses.append(t["losses"]); correct.append(t["correct"]); n_pairs.append(t["n_pairs"])
-    finally: model.train(was_training)
     losses, correct, n_pairs = torch.cat(losses), torch.cat(correct), torch.cat(n_pairs)
     return {"loss": losses[n_pairs > 0].mean().item(), "accuracy": (correct.sum() / n_pairs.sum()).item(), "n": int((n_pairs > 0).sum())}
 

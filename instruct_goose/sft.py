@@ -19,7 +19,7 @@ from accelerate import Accelerator
 from tqdm import tqdm
 
 from .data import locate, load_rows, seed_everything, write_folder, optimizer_step, check_trainable_loaded, _accelerator, _one_bos, _no_added_eos, _agree, _warn_uneven, _names_checked
-from .agent import _max_positions, _vocab_size, _check_vocab_size
+from .agent import _max_positions, _vocab_size, _check_vocab_size, _eval_mode
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'SFT_SCHEDULERS', 'save_checkpoint', 'plot_history', 'load_demonstrations', 'tokenize_demonstrations',
@@ -256,16 +256,15 @@ def evaluate_sft(model, # a causal LM
                  accelerator:Accelerator|None=None, # sums over processes when given
                 ) -> float:
     "Mean loss over all target tokens of `dataloader` (token-weighted, not a mean of batch means)."
-    was_training = model.training; model.eval()
     dev = _device_of(model)
     total, n = torch.zeros((), device=dev), torch.zeros((), device=dev, dtype=torch.long)
-    for b in dataloader:
-        b = {k: v.to(dev) for k, v in b.items()}
-        logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
-        row_loss, row_n = sft_loss(logits, b["labels"], "row"), (b["labels"][:, 1:] != IGNORE_INDEX).sum(1)
-        if accelerator is not None: row_loss, row_n = accelerator.gather_for_metrics((row_loss, row_n))   # without the rows repeated to even out batches
-        total += row_loss.sum(); n += row_n.sum()
-    model.train(was_training)
+    with _eval_mode(model):                               # every module back in its own mode after, an error included
+        for b in dataloader:
+            b = {k: v.to(dev) for k, v in b.items()}
+            logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
+            row_loss, row_n = sft_loss(logits, b["labels"], "row"), (b["labels"][:, 1:] != IGNORE_INDEX).sum(1)
+            if accelerator is not None: row_loss, row_n = accelerator.gather_for_metrics((row_loss, row_n))   # without the rows repeated to even out batches
+            total += row_loss.sum(); n += row_n.sum()
     return (total / n.clamp(min=1)).item()
 
 # %% ../nbs/06_sft.ipynb #33fb7ddf

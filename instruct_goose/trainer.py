@@ -4,9 +4,9 @@
 
 # %% ../nbs/05_trainer.ipynb #4cebda08
 from __future__ import annotations
-import contextlib, dataclasses, hashlib, inspect, json, math, os, random, shutil, time, warnings
+import contextlib, dataclasses, hashlib, inspect, json, math, numbers, os, random, shutil, time, warnings
 from dataclasses import dataclass, asdict, fields
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from fastcore.basics import patch
 
 from .data import load_rows, optimizer_step, check_trainable_loaded, deferred_checks, _same_vocab, _accelerator, _added_prefix, _no_added_eos, _one_bos, _agree as _agree_processes, _check_unpadded, _names_checked, _causes
-from .agent import Agent, ReferenceModel, create_reference_model, is_peft_model, _unwrap, _vocab_size, _check_vocab_size, _as_mask as _mask01
+from .agent import Agent, ReferenceModel, create_reference_model, is_peft_model, _unwrap, _eval_mode, _vocab_size, _check_vocab_size, _as_mask as _mask01
 from .gae import compute_rewards, gae, masked_mean, masked_whiten, ends_with_eos, missing_eos_penalty
 from .loss import policy_loss, value_loss, explained_variance, entropy_loss, ptx_loss, FixedKLController, AdaptiveKLController
 
@@ -73,7 +73,7 @@ class RLHFConfig:
     ptx_max_length:int = 128 # tokens kept per pretraining text
     # LoRA
     lora_r:int|None = None # LoRA rank (None: full fine-tuning)
-    lora_alpha:int = 16 # LoRA scaling numerator
+    lora_alpha:float = 16 # LoRA scaling numerator
     lora_dropout:float = 0.0 # must stay 0: dropout is always off in the agent, so the PPO ratio is exact
     lora_target_modules:Any = "all-linear" # which layers get adapters
     # bookkeeping
@@ -90,8 +90,10 @@ class RLHFConfig:
             v, kinds = getattr(self, f.name), {k.strip() for k in str(f.type).split("|")}
             if v is None and "None" in kinds or "Any" in kinds: continue
             if kinds - {"None"} == {"bool"} and not isinstance(v, bool): raise _bad(f.name, v, "use True or False")
-            if kinds & {"int", "float"} and (isinstance(v, bool) or not isinstance(v, (int, float))): raise _bad(f.name, v, "use a number" + (", or None" if "None" in kinds else ""))
-            if kinds - {"None"} == {"int"} and not isinstance(v, int): raise _bad(f.name, v, "use an integer" + (", or None" if "None" in kinds else ""))
+            if kinds & {"int", "float"}:
+                if isinstance(v, bool) or not isinstance(v, numbers.Real): raise _bad(f.name, v, "use a number" + (", or None" if "None" in kinds else ""))
+                if kinds - {"None"} == {"int"} and not isinstance(v, numbers.Integral): raise _bad(f.name, v, "use an integer" + (", or None" if "None" in kinds else ""))
+                if type(v) not in (int, float): setattr(self, f.name, int(v) if isinstance(v, numbers.Integral) else float(v))   # numpy's numbers: Python's
             if kinds - {"None"} == {"str"} and not isinstance(v, str): raise _bad(f.name, v, "use a string" + (", or None" if "None" in kinds else ""))
         if self.lora_alpha <= 0: raise _bad("lora_alpha", self.lora_alpha, "use a positive number: LoRA scales its update by lora_alpha / lora_r, so 0 would never train")
         if not self.output_dir.strip(): raise _bad("output_dir", self.output_dir, "name a folder")
@@ -169,6 +171,8 @@ def _as_ids(name, x):
     if hasattr(x, "response_mask") and not isinstance(x, Tensor):
         raise ValueError(f"{name} got a Rollout (what Agent.generate returns): pass its tensors, rollout.query / rollout.response, "
                          "with rollout.query_mask / rollout.response_mask")
+    if isinstance(x, str) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], str)):
+        raise ValueError(f"{name} holds text: tokenize it first, e.g. tokenizer(texts, padding=True, return_tensors='pt'), and pass the ids with their mask")
     try: x = torch.as_tensor(x)
     except (ValueError, TypeError) as e:
         lens = sorted({len(r) for r in x}) if isinstance(x, (list, tuple)) and all(hasattr(r, "__len__") for r in x) else None
@@ -401,8 +405,9 @@ def _check_batch(self:RLHFTrainer, queries, responses, scores, query_mask, respo
         try: eos = set(torch.as_tensor(self._eos_id()).reshape(-1).tolist())   # not, and would be trained on as response tokens
         except ValueError: eos = set()
         pad = self.tokenizer.pad_token_id if self.tokenizer is not None else None
-        if pad is not None and pad not in eos:
-            _check_unpadded(r, self.tokenizer, self.unwrapped.policy, "responses", "pass response_mask (rollout.response_mask from Agent.generate, or the tokenizer's attention_mask)")
+        if pad is not None and pad not in eos:            # (pads after a row's EOS are outside that mask: only those inside it are checked)
+            _check_unpadded(torch.where(rm.bool(), r, -1), self.tokenizer, self.unwrapped.policy, "responses",
+                            "pass response_mask (rollout.response_mask from Agent.generate, or the tokenizer's attention_mask)")
     return q, qm, r, rm, scores
 
 @patch
@@ -675,9 +680,8 @@ def score(self:RLHFTrainer,
             if self._rm_same_tok[1]:
                 ids, mask = self._rm_ids(q, qm, r, rm)
                 n = self.config.forward_batch_size or self.config.mini_batch_size     # in chunks, like the other no-grad passes
-                was = fn.training; fn.eval()                       # no dropout while scoring (train_reward_model leaves it in train mode)
-                try: out = torch.cat([fn(ids[i:i+n].to(fn.device), mask[i:i+n].to(fn.device)) for i in range(0, len(ids), n)])
-                finally: fn.train(was)
+                with _eval_mode(fn):                               # no dropout while scoring (train_reward_model leaves it in train mode)
+                    out = torch.cat([fn(ids[i:i+n].to(fn.device), mask[i:i+n].to(fn.device)) for i in range(0, len(ids), n)])
             else: out = fn(self.decode(q, qm, r, rm))
         elif kind == "ids":
             pad = self.tokenizer.pad_token_id if self.tokenizer is not None and self.tokenizer.pad_token_id is not None else 0
@@ -703,8 +707,8 @@ def _prompt_rows(x):
         raise ValueError("the prompt dataset is streamed (an IterableDataset): the trainer draws prompts by permutation and needs all of them; "
                          "take a finite part first, e.g. Dataset.from_list(list(ds.take(10_000)))")
     if isinstance(x, DatasetDict): raise ValueError(f"the prompt dataset is a DatasetDict with splits {list(x)}: pass one split, e.g. ds[{next(iter(x), 'train')!r}]")
-    if isinstance(x, (str, Path)) and (Path(x).expanduser().exists() or re.search(r"\.(jsonl?|parquet|csv)(\.(gz|bz2|xz|zst))?$", str(x), re.I)):
-        return load_rows(x, what="the prompt dataset")               # a file or folder of rows (a missing file: named)
+    if isinstance(x, Path) or (isinstance(x, str) and re.search(r"\.(jsonl?|parquet|csv)(\.(gz|bz2|xz|zst))?$", x, re.I)):
+        return load_rows(x, what="the prompt dataset")               # a data file (a missing one: named), or a Path to a folder of them
     if isinstance(x, list) and x and all(isinstance(r, Mapping) for r in x):
         if all({"role", "content"} <= set(r) for r in x):
             raise ValueError("the prompts are one conversation of chat messages ({'role', 'content'} dicts): give a list of prompts, each turned into "
@@ -1169,6 +1173,7 @@ def evaluate(self:RLHFTrainer,
             ) -> dict: # score, kl (means), scores, kls (per response), prompts, responses (texts)
     "Sample `num_samples` responses per prompt and report reward and KL to the reference per response."
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1: raise ValueError(f"num_samples={num_samples!r}: use a positive integer")
+    if isinstance(prompts, Iterator): prompts = list(prompts)     # a generator of prompts, read once
     ids = self.prepare_prompts(prompts) * num_samples          # each prompt's ids, then all of them again: the order of `list(prompts) * num_samples`
     pad_id = self.tokenizer.pad_token_id if self.tokenizer is not None and self.tokenizer.pad_token_id is not None else self._eos_id()
     g = torch.Generator().manual_seed(seed)
