@@ -365,6 +365,9 @@ class Rollout:
     def __getitem__(self, idx):
         "Index `sequences`, as the tensor 🤗's `generate` (and the first instruct_goose) returned: `rollout[:, -R:]` is the response."
         return self.sequences[idx]
+    def __iter__(self): return iter(self.sequences)   # rows of `sequences`, as the tensor: tokenizer.batch_decode(rollout) works
+    @property
+    def shape(self) -> torch.Size: return self.sequences.shape
     @property
     def sequences(self) -> Tensor:
         "(B,Q+R) query and response side by side, like the `sequences` of 🤗 `generate`."
@@ -645,9 +648,11 @@ class Agent(nn.Module):
         if eos_token_id is None: eos_token_id = getattr(_unwrap(policy).config, "eos_token_id", None)
         if pad_token_id is None: pad_token_id = getattr(gc, "pad_token_id", None)
         if pad_token_id is None: pad_token_id = getattr(_unwrap(policy).config, "pad_token_id", None)
+        if pad_token_id is None and eos_token_id is not None:   # the pad only fills the places after a row's EOS (mask 0): EOS does, as in 🤗
+            pad_token_id = eos_token_id if isinstance(eos_token_id, int) else next(iter(eos_token_id), None)
         if pad_token_id is None:
-            raise ValueError("no pad_token_id: the tokenizer has no pad token. Set tokenizer.pad_token = tokenizer.eos_token "
-                             "(instruct_goose.data.load_tokenizer does) and pass pad_token_id=tokenizer.pad_token_id")
+            raise ValueError("no pad_token_id: neither this call, the model's generation config nor its config gives a pad or an EOS id. "
+                             "Pass pad_token_id=tokenizer.pad_token_id (instruct_goose.data.load_tokenizer sets one: EOS when the tokenizer has none)")
         _check_room(policy, int(attention_mask.sum(-1).max()) + max_new_tokens, f"prompt + max_new_tokens={max_new_tokens}")
         dev = _in_device(policy)                          # ids go where the model reads them (CPU ids for a GPU model are fine)
         input_ids, attention_mask = input_ids.to(dev), attention_mask.to(dev)

@@ -220,8 +220,12 @@ def _run_model(name:str) -> str:
 
 def _load_lm(name:str):
     "Model and tokenizer by hub name or path (a run folder: its model), with a one-line error when they cannot be found."
-    from instruct_goose.data import load_model, load_tokenizer
+    from instruct_goose.data import load_model, load_tokenizer, locate
+    from instruct_goose.reward import CONFIG_FILE
     name = _run_model(name)
+    if (Path(locate(str(name)))/CONFIG_FILE).exists():        # its trunk would load, with a new LM head: not a policy, nor a fresh trunk
+        raise CLIError(f"{name!r} is a saved reward model (it has {CONFIG_FILE}), not a language model: pass the SFT model's folder "
+                       "(instruct-goose sft's run folder or its model/); a reward model goes to ppo's --reward-model")
     try: return load_model(name), load_tokenizer(name)
     except (OSError, ValueError, FileNotFoundError) as e:
         p = Path(str(name)).expanduser()
@@ -440,6 +444,11 @@ def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, t
     from instruct_goose.agent import Agent, create_reference_model
     from instruct_goose.data import write_folder
     config = dict(config or {})
+    if resume and (Path(output_dir)/"run.json").is_file():        # the run's own settings, with what --set changes on top (a resume that
+        rec = json.loads((Path(output_dir)/"run.json").read_text())   # repeated only num_iterations used to fall back to the defaults)
+        if rec.get("command") == "ppo":
+            fields_ = {f.name for f in dataclasses.fields(RLHFConfig)} | {"num_iterations", "text_column"}
+            config = {**{k: v for k, v in rec.get("config", {}).items() if k in fields_ and k != "output_dir"}, **config}
     num_iterations, text_column = config.pop("num_iterations", 20), config.pop("text_column", None)
     if text_column is not None and not isinstance(text_column, str): raise CLIError(f"ppo config text_column={text_column!r} is invalid: name a column")
     if isinstance(num_iterations, bool) or not isinstance(num_iterations, int) or num_iterations < 1:
@@ -471,7 +480,9 @@ def run_ppo(model:str|tuple, # the SFT policy: hub name or path, or a `(model, t
     if not cfg.save_every: trainer.save_checkpoint()   # with save_every, train wrote the last iteration's checkpoint already
     if _processes().is_main_process:                 # every process holds the same weights and history: one writes them
         _save_plot(plot_metrics(hist), out/"ppo_curves.png")
-        write_folder(out/"model", lambda d: (trainer.unwrapped.policy.save_pretrained(d), tok.save_pretrained(d)))   # atomic
+        policy = trainer.unwrapped.policy                # a LoRA policy: merged, so that model/ is a whole model that loads anywhere
+        if trainer.is_peft: policy = policy.merge_and_unload()   # (the adapter alone stays in the checkpoints, for --resume)
+        write_folder(out/"model", lambda d: (policy.save_pretrained(d), tok.save_pretrained(d)))   # atomic
     first, last = hist[0], hist[-1]
     return _finish(out, {"iterations": last["iteration"], "score_first": first["score_mean"], "score_last": last["score_mean"],
                          "kl_last": last["kl"], "model": str(out/"model")}, "PPO done")

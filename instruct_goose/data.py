@@ -55,6 +55,10 @@ def locate(name:str|Path, # a hub name (`gpt2`, `imdb`), a local path, or a name
     if d is not None:
         for rel in (LOCAL_COPIES.get(name), name):
             if rel is not None and (d/rel).exists(): return str(d/rel)
+        near = [k for k in LOCAL_COPIES if k.lower() == name.lower() and (d/LOCAL_COPIES[k]).exists()]   # 'stories260k': the hub would
+        if near:                                                                                         # be tried for ~45 s, then fail
+            warnings.warn(f"{name!r} is not a local copy, {near[0]!r} is: using it (names are case-sensitive)")
+            return str(d/LOCAL_COPIES[near[0]])
     return name
 
 # %% ../nbs/00_data.ipynb #78e0cfbc

@@ -874,6 +874,11 @@ def train(self:RLHFTrainer,
                            "or build a new trainer")
     ids = self.prepare_prompts(prompt_dataset, text_column)
     if self.reward_fn is None: raise ValueError("train() needs a reward: pass reward_fn= to RLHFTrainer")
+    old = Path(c.output_dir)/"checkpoints"
+    if resume_from is None and self.iteration == 0 and acc.is_main_process and old.is_dir() and any(old.iterdir()):   # another run's
+        warnings.warn(f"output_dir {c.output_dir!r} already holds another run's checkpoints ({', '.join(sorted(p.name for p in old.iterdir())[:3])}): "
+                      f"this run replaces its metrics.jsonl and writes its checkpoints beside them. Pass resume_from={c.output_dir!r} to continue "
+                      "that run, or choose another output_dir")
     if c.save_every: _check_checkpointable(acc)                      # before any iteration is spent, not at the first save
     if c.ptx_coef > 0 and self._ptx_ids is None: self._ptx_ids = self._prepare_ptx()   # bad pretraining text: now, not after a rollout
     self.prompts_digest = _digest(ids)                               # saved in checkpoints, with the PPO-ptx texts' and the
