@@ -100,7 +100,7 @@ def load_model(name:str, # hub name or local path (resolved with `locate`)
         try: return AutoModelForCausalLM.from_pretrained(name, **kwargs)   # a tokenizer-only local copy (gpt2): the weights come from the hub
         except OSError as e:
             raise OSError(f"the local copy of {name!r} at {path} (from ${DATA_ENV}) holds only a tokenizer, no model, and loading {name!r} "
-                          f"from the hub failed: {str(e).splitlines()[0][:160]}") from e
+                          f"from the hub failed: {str(e).splitlines()[0][:160]} (offline, HF_HUB_OFFLINE=1 skips the hub's retries)") from e
     return AutoModelForCausalLM.from_pretrained(path, **kwargs)
 
 # %% ../nbs/00_data.ipynb #6fed795f
