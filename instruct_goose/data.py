@@ -521,6 +521,10 @@ class HostReads(TorchDispatchMode):
 import re, warnings
 from collections import Counter
 
+def _is_data_file_name(name) -> bool:
+    "Does `name` end like a data file `load_rows` reads (.json, .jsonl, .parquet, .csv, optionally compressed)?"
+    return re.search(r"\.(jsonl?|parquet|csv)(\.(gz|bz2|xz|zst))?$", str(name), re.I) is not None
+
 def load_rows(data, # a `datasets.Dataset`, `DatasetDict`, list or dict of columns, DataFrame, local .json/.jsonl(.gz)/.parquet/.csv file, folder, or hub name
               split:str="train", # the split to take from a hub dataset, folder or `DatasetDict` (a single file is read whole)
               what:str="data", # how to name it in error messages
@@ -546,7 +550,7 @@ def load_rows(data, # a `datasets.Dataset`, `DatasetDict`, list or dict of colum
         fmt = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}.get(suffixes[-1] if suffixes else "")
         if fmt is None: raise ValueError(f"{path.name}: unknown file type for {what}; use .json, .jsonl (optionally .gz), .parquet or .csv")
         return load_dataset(fmt, data_files=str(path), split="train", **kwargs)
-    if not path.exists() and re.search(r"\.(jsonl?|parquet|csv)(\.(gz|bz2|xz|zst))?$", str(path), re.I):   # a file name, not a hub dataset's
+    if not path.exists() and _is_data_file_name(path):            # a file name, not a hub dataset's
         raise FileNotFoundError(f"no file {str(path)!r} to load {what} from: check the path")
     return load_dataset(str(path), split=split, **kwargs)
 

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from fastcore.basics import patch
 
-from .data import load_rows, optimizer_step, check_trainable_loaded, deferred_checks, _same_vocab, _accelerator, _added_prefix, _no_added_eos, _one_bos, _agree as _agree_processes, _check_unpadded, _names_checked, _causes
+from .data import load_rows, _is_data_file_name, optimizer_step, check_trainable_loaded, deferred_checks, _same_vocab, _accelerator, _added_prefix, _no_added_eos, _one_bos, _agree as _agree_processes, _check_unpadded, _names_checked, _causes
 from .agent import Agent, ReferenceModel, create_reference_model, is_peft_model, _unwrap, _eval_mode, _vocab_size, _check_vocab_size, _as_mask as _mask01
 from .gae import compute_rewards, gae, masked_mean, masked_whiten, ends_with_eos, missing_eos_penalty
 from .loss import policy_loss, value_loss, explained_variance, entropy_loss, ptx_loss, FixedKLController, AdaptiveKLController
@@ -701,13 +701,12 @@ PROMPT_COLUMNS = ("input_ids", "prompt", "text", "query")   # where `train` look
 
 def _prompt_rows(x):
     "`x` as `prepare_prompts` reads it: a data file or folder, a DataFrame or a list of row dicts as a `datasets.Dataset`; anything else unchanged."
-    import re
     from datasets import DatasetDict, IterableDataset, IterableDatasetDict
     if isinstance(x, (IterableDataset, IterableDatasetDict)):
         raise ValueError("the prompt dataset is streamed (an IterableDataset): the trainer draws prompts by permutation and needs all of them; "
                          "take a finite part first, e.g. Dataset.from_list(list(ds.take(10_000)))")
     if isinstance(x, DatasetDict): raise ValueError(f"the prompt dataset is a DatasetDict with splits {list(x)}: pass one split, e.g. ds[{next(iter(x), 'train')!r}]")
-    if isinstance(x, Path) or (isinstance(x, str) and re.search(r"\.(jsonl?|parquet|csv)(\.(gz|bz2|xz|zst))?$", x, re.I)):
+    if isinstance(x, Path) or (isinstance(x, str) and _is_data_file_name(x)):
         return load_rows(x, what="the prompt dataset")               # a data file (a missing one: named), or a Path to a folder of them
     if isinstance(x, list) and x and all(isinstance(r, Mapping) for r in x):
         if all({"role", "content"} <= set(r) for r in x):
