@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_agent.ipynb #7da01c7f
 from __future__ import annotations
-import copy, functools, inspect, warnings
+import copy, functools, inspect, warnings, weakref
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -313,10 +313,13 @@ def _get_cache(out):
         if k in keys: return out[k]
     return None
 
-def _run_trunk(trunk, ids, mask, pos, cache=None, use_cache=False):
+def _run_trunk(trunk, ids, mask, pos, cache=None, use_cache=False,
+               read_from:int=0): # s > 0: only positions s.. are read, and the hidden states before s may be anything (see the tail below)
     "One pass through a decoder stack -> (last hidden state (B,T,D), KV cache or None)."
     kw = {} if cache is None else {_cache_kw(trunk): cache}
-    out = trunk(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=use_cache, **kw)
+    tail = _tail_of(trunk) if read_from > 0 and cache is None and not use_cache else None
+    with (_tail_as_last_layer(trunk, *tail, read_from, mask) if tail else nullcontext()):
+        out = trunk(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=use_cache, **kw)
     return out.last_hidden_state, _get_cache(out)
 
 @torch.no_grad()
@@ -331,11 +334,11 @@ def _head_is_linear(model) -> bool:
         b = head(_run_trunk(hf.base_model, ids, torch.ones_like(ids), torch.arange(3, device=ids.device)[None])[0]).float()
     return a.shape == b.shape and torch.allclose(a, b, atol=1e-4, rtol=1e-3)
 
-def _lm_step(model, linear_head:bool, ids, mask, pos, idx, cache=None, use_cache=False):
+def _lm_step(model, linear_head:bool, ids, mask, pos, idx, cache=None, use_cache=False, read_from:int=0):
     "One pass of a causal LM reading only positions `idx` (B,K) -> (logits (B,K,V) float32, hidden (B,K,D), cache)."
     hf = _unwrap(model)
     if linear_head:
-        h, cache = _run_trunk(hf.base_model, ids, mask, pos, cache, use_cache)
+        h, cache = _run_trunk(hf.base_model, ids, mask, pos, cache, use_cache, read_from)
         h = _gather_pos(h, idx)
         return hf.get_output_embeddings()(h).float().to(ids.device), h.to(ids.device), cache   # outputs where the inputs are
     T = ids.shape[1]; keep = int(T - idx.min())
@@ -343,6 +346,100 @@ def _lm_step(model, linear_head:bool, ids, mask, pos, idx, cache=None, use_cache
     out = hf(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=use_cache, output_hidden_states=True, logits_to_keep=keep, **kw)
     new = _get_cache(out)
     return _gather_pos(out.logits, idx - (T - keep)).float().to(ids.device), _gather_pos(out.hidden_states[-1], idx).to(ids.device), new
+
+# %% ../nbs/01_agent.ipynb #c218781a
+def _compiling() -> bool:
+    "Is torch.compile tracing this call? (Input checks are host syncs, graph breaks under compile; the trainer checks its batch eagerly.)"
+    f = getattr(getattr(torch, "compiler", None), "is_compiling", None)
+    return bool(f()) if f is not None else False
+
+def _tail_mask(mask:Tensor, # (B,T) 1 = real token
+               s:int, # the first read position
+              ) -> Tensor: # (B,1,T-s,T) bool: query s+i sees key j iff j <= s+i and key j is real (or is the query itself)
+    T = mask.shape[1]
+    i = torch.arange(s, T, device=mask.device)[:, None]; j = torch.arange(T, device=mask.device)[None]
+    see = (j <= i)[None] & mask.bool()[:, None, :]
+    see |= ~see.any(-1, keepdim=True) & (j == i)[None]    # a query with no real key before it sees itself (no NaN; never read)
+    return see[:, None]
+
+def _gpt2_tail(layer, h:Tensor, s:int, mask:Tensor, **kw) -> Tensor: # (B,T,D) -> (B,T-s,D)
+    "A `GPT2Block` at positions s.. only: keys and values everywhere, the query, projection and MLP from s on."
+    from transformers.pytorch_utils import Conv1D
+    attn = layer.attn; B, T, D = h.shape; H = attn.num_heads
+    a = layer.ln_1(h)
+    if type(attn.c_attn) is Conv1D:          # x @ W + b with W = [W_q | W_k | W_v]: the query columns only from s on
+        W, b = attn.c_attn.weight, attn.c_attn.bias
+        q = torch.addmm(b[:D], a[:, s:].reshape(-1, D), W[:, :D])
+        k, v = torch.addmm(b[D:], a.reshape(-1, D), W[:, D:]).split(D, -1)
+    else:                                    # e.g. a LoRA layer: through the module, which adds its own term
+        q, k, v = attn.c_attn(a).flatten(0, 1).split(D, -1); q = q.view(B, T, D)[:, s:]
+    heads = lambda x: x.reshape(B, -1, H, D // H).transpose(1, 2)
+    o = F.scaled_dot_product_attention(heads(q), heads(k), heads(v), attn_mask=_tail_mask(mask, s), scale=attn.scaling)
+    x = h[:, s:] + attn.c_proj(o.transpose(1, 2).reshape(B, T - s, D))
+    return x + layer.mlp(layer.ln_2(x))
+
+def _llama_tail(layer, h:Tensor, s:int, mask:Tensor, position_embeddings=None, **kw) -> Tensor: # (B,T,D) -> (B,T-s,D)
+    "A `LlamaDecoderLayer` at positions s.. only (rotary embeddings, grouped keys and values as in 🤗's)."
+    import sys
+    attn = layer.self_attn; B, T, _ = h.shape; hd = attn.head_dim
+    rotate_half = sys.modules[type(attn).__module__].rotate_half
+    cos, sin = (t[:, None] for t in position_embeddings)        # (B or 1, 1, T, hd)
+    rope = lambda x, c, si: x * c + rotate_half(x) * si
+    a = layer.input_layernorm(h)
+    q = rope(attn.q_proj(a[:, s:]).view(B, T - s, -1, hd).transpose(1, 2), cos[:, :, s:], sin[:, :, s:])
+    k = rope(attn.k_proj(a).view(B, T, -1, hd).transpose(1, 2), cos, sin)
+    v = attn.v_proj(a).view(B, T, -1, hd).transpose(1, 2)
+    g = attn.num_key_value_groups
+    if g > 1: k, v = k.repeat_interleave(g, dim=1), v.repeat_interleave(g, dim=1)   # head i reads key/value head i // g
+    o = F.scaled_dot_product_attention(q, k, v, attn_mask=_tail_mask(mask, s), scale=attn.scaling)
+    x = h[:, s:] + attn.o_proj(o.transpose(1, 2).reshape(B, T - s, -1))
+    return x + layer.mlp(layer.post_attention_layernorm(x))
+
+_TAILS = {"gpt2": ("h", _gpt2_tail), "llama": ("layers", _llama_tail)}   # model_type: (the list of blocks, the tail)
+
+@contextmanager
+def _tail_as_last_layer(trunk, layer, tail, s:int, mask:Tensor):
+    "For one pass: the trunk's last layer returns its input before position s (unread) and the tail from s on."
+    def forward(hidden_states, *args, **kwargs):
+        return torch.cat([hidden_states[:, :s].detach(), tail(layer, hidden_states, s, mask.to(hidden_states.device), **kwargs)], 1)
+    layer.forward = forward                  # an instance attribute: nn.Module.__call__ finds it before the class's
+    try: yield
+    finally: del layer.forward
+
+_tail_checked = weakref.WeakKeyDictionary()   # trunk -> did the tail reproduce it?
+
+@torch.no_grad()
+def _check_tail(trunk, layer, tail) -> bool:
+    "Does the tail give the trunk's own output at the read positions? (A padded 2-row batch, once per trunk.)"
+    p = next(trunk.parameters())
+    V = getattr(trunk.config, "vocab_size", 2)
+    ids = torch.arange(14, device=p.device).view(2, 7) * 7 % V
+    mask = torch.ones_like(ids); mask[0, :2] = 0
+    pos = (mask.cumsum(-1) - 1).clamp(min=0); s = 3
+    try:
+        with _eval_mode(trunk):
+            want = _run_trunk(trunk, ids, mask, pos)[0][:, s:].float()
+            with _tail_as_last_layer(trunk, layer, tail, s, mask): got = _run_trunk(trunk, ids, mask, pos)[0][:, s:].float()
+    except Exception: return False
+    tol = 1e-4 if p.dtype == torch.float32 else 3e-2
+    return got.shape == want.shape and bool(((got - want).abs().max() <= tol * want.abs().max().clamp(min=1)).item())
+
+def _has_dropout(module) -> bool:
+    "Would `module` drop anything now? (nn.Dropout modules, and float probabilities such as Llama's `attention_dropout`.)"
+    return module.training and any((isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0) or any(getattr(m, a) > 0 for a in _dropout_fields(m))
+                                   for m in module.modules())
+
+def _tail_of(trunk):
+    "(last layer, tail) where the last layer may run at the read positions only, else None."
+    cfg = getattr(trunk, "config", None)
+    blocks, tail = _TAILS.get(getattr(cfg, "model_type", None), (None, None))
+    layers = getattr(trunk, blocks, None) if blocks else None
+    if not isinstance(layers, nn.ModuleList) or len(layers) == 0: return None
+    layer = layers[-1]
+    if (getattr(cfg, "add_cross_attention", False) or getattr(cfg, "reorder_and_upcast_attn", False)
+        or getattr(trunk, "gradient_checkpointing", False) or "forward" in vars(layer) or _has_dropout(layer) or _compiling()): return None
+    if trunk not in _tail_checked: _tail_checked[trunk] = _check_tail(trunk, layer, tail)
+    return (layer, tail) if _tail_checked[trunk] else None
 
 # %% ../nbs/01_agent.ipynb #4f191f23
 @dataclass
@@ -470,11 +567,6 @@ def _buffer_cache(cache, extra:int):
 
 
 # %% ../nbs/01_agent.ipynb #ffc011ab
-def _compiling() -> bool:
-    "Is torch.compile tracing this call? (Input checks are host syncs, graph breaks under compile; the trainer checks its batch eagerly.)"
-    f = getattr(getattr(torch, "compiler", None), "is_compiling", None)
-    return bool(f()) if f is not None else False
-
 _compiled_lm_step = None
 def _decode_step(compile:bool):
     "`_lm_step` for `generate`'s decoding steps: eager, or through `torch.compile` (dynamic shapes: one graph serves every cache length)."
@@ -513,7 +605,7 @@ def _score(model, linear_head, query, query_mask, response, response_mask, tempe
     "Shared by the agent and the reference: per-token logprobs/entropy (None when `entropy=False`) of the response and the hidden states that predict it."
     if not temperature > 0: raise ValueError(f"temperature must be > 0, got {temperature}")
     ids, mask, pos, idx = concat_query_response(query, query_mask, response, response_mask)
-    logits, h, _ = _lm_step(model, linear_head, ids, mask, pos, idx)      # (B,R,V): only response positions
+    logits, h, _ = _lm_step(model, linear_head, ids, mask, pos, idx, read_from=query.shape[1] - 1)   # (B,R,V): only response positions
     valid = response_mask.bool()
     labels = response.masked_fill(~valid, 0)
     zero = torch.zeros((), device=logits.device, dtype=logits.dtype)
@@ -593,7 +685,7 @@ class Agent(nn.Module):
     def _critic_values(self, ids, mask, pos, idx):
         "V(s_t) from the separate critic: its last hidden state at `idx`, through the value head."
         d = _in_device(self.value_model)
-        h, _ = _run_trunk(_trunk(self.value_model), ids.to(d), mask.to(d), pos.to(d))
+        h, _ = _run_trunk(_trunk(self.value_model), ids.to(d), mask.to(d), pos.to(d), read_from=ids.shape[1] - idx.shape[1])   # idx = s, .., T-1
         return self._values(_gather_pos(h, idx)).to(ids.device)
 
     def forward(self,

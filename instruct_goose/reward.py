@@ -14,7 +14,7 @@ from fastcore.basics import patch
 from transformers import AutoModel, PreTrainedTokenizerBase
 
 from .data import locate, load_model, load_tokenizer, tokenize_for_reward, write_folder, optimizer_step, check_trainable_loaded, _pad_right, _same_vocab, _accelerator, _agree, _warn_uneven, _check_unpadded
-from .agent import fuse_gelu, _hidden_size, _eval_mode, disable_dropout as _no_dropout, _max_positions, _check_in_vocab, _vocab_size, _check_vocab_size, _as_mask as _mask01, _in_device
+from .agent import fuse_gelu, _hidden_size, _eval_mode, disable_dropout as _no_dropout, _max_positions, _check_in_vocab, _vocab_size, _check_vocab_size, _as_mask as _mask01, _in_device, _run_trunk
 
 # %% auto #0
 __all__ = ['last_token_index', 'HEAD_FILE', 'CONFIG_FILE', 'last_real_index', 'position_ids_from_mask', 'RewardModel',
@@ -116,8 +116,8 @@ class RewardModel(nn.Module):
         input_ids, attention_mask = input_ids.to(d), attention_mask.to(d)
         input_ids = input_ids.masked_fill(attention_mask == 0, 0)                      # padding ids are never read: any valid id will do
         last = last_real_index(attention_mask)                                          # (B,)
-        hs = self.trunk(input_ids=input_ids, attention_mask=attention_mask.long(),
-                        position_ids=position_ids_from_mask(attention_mask), use_cache=False).last_hidden_state
+        hs, _ = _run_trunk(self.trunk, input_ids, attention_mask.long(), position_ids_from_mask(attention_mask),
+                           read_from=int(last.min()))                                   # the last layer only from the first read position on (01)
         hidden = hs[torch.arange(len(last), device=hs.device), last.to(hs.device)]      # (B,D); a trunk split with device_map ends elsewhere
         w = self.head.weight
         scores = self.head(hidden.to(w.device, w.dtype)).squeeze(-1)                    # (B,)
