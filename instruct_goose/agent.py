@@ -317,7 +317,7 @@ def _run_trunk(trunk, ids, mask, pos, cache=None, use_cache=False,
                read_from:int=0): # s > 0: only positions s.. are read, and the hidden states before s may be anything (see the tail below)
     "One pass through a decoder stack -> (last hidden state (B,T,D), KV cache or None)."
     kw = {} if cache is None else {_cache_kw(trunk): cache}
-    tail = _tail_of(trunk) if read_from > 0 and cache is None and not use_cache else None
+    tail = _tail_of(trunk) if read_from > 0 and cache is None else None    # a prompt pass (use_cache, no cache yet) too
     with (_tail_as_last_layer(trunk, *tail, read_from, mask) if tail else nullcontext()):
         out = trunk(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=use_cache, **kw)
     return out.last_hidden_state, _get_cache(out)
@@ -362,8 +362,8 @@ def _tail_mask(mask:Tensor, # (B,T) 1 = real token
     see |= ~see.any(-1, keepdim=True) & (j == i)[None]    # a query with no real key before it sees itself (no NaN; never read)
     return see[:, None]
 
-def _gpt2_tail(layer, h:Tensor, s:int, mask:Tensor, **kw) -> Tensor: # (B,T,D) -> (B,T-s,D)
-    "A `GPT2Block` at positions s.. only: keys and values everywhere, the query, projection and MLP from s on."
+def _gpt2_tail(layer, h:Tensor, s:int, mask:Tensor, cache=None, position_embeddings=None) -> Tensor: # (B,T,D) -> (B,T-s,D)
+    "A `GPT2Block` at positions s.. only: keys and values everywhere (into `cache` if given), the query, projection and MLP from s on."
     from transformers.pytorch_utils import Conv1D
     attn = layer.attn; B, T, D = h.shape; H = attn.num_heads
     a = layer.ln_1(h)
@@ -374,11 +374,12 @@ def _gpt2_tail(layer, h:Tensor, s:int, mask:Tensor, **kw) -> Tensor: # (B,T,D) -
     else:                                    # e.g. a LoRA layer: through the module, which adds its own term
         q, k, v = attn.c_attn(a).flatten(0, 1).split(D, -1); q = q.view(B, T, D)[:, s:]
     heads = lambda x: x.reshape(B, -1, H, D // H).transpose(1, 2)
-    o = F.scaled_dot_product_attention(heads(q), heads(k), heads(v), attn_mask=_tail_mask(mask, s), scale=attn.scaling)
+    k, v = _cached(cache, heads(k), heads(v), attn.layer_idx)
+    o = F.scaled_dot_product_attention(heads(q), k, v, attn_mask=_tail_mask(mask, s), scale=attn.scaling)
     x = h[:, s:] + attn.c_proj(o.transpose(1, 2).reshape(B, T - s, D))
     return x + layer.mlp(layer.ln_2(x))
 
-def _llama_tail(layer, h:Tensor, s:int, mask:Tensor, position_embeddings=None, **kw) -> Tensor: # (B,T,D) -> (B,T-s,D)
+def _llama_tail(layer, h:Tensor, s:int, mask:Tensor, cache=None, position_embeddings=None) -> Tensor: # (B,T,D) -> (B,T-s,D)
     "A `LlamaDecoderLayer` at positions s.. only (rotary embeddings, grouped keys and values as in 🤗's)."
     import sys
     attn = layer.self_attn; B, T, _ = h.shape; hd = attn.head_dim
@@ -388,20 +389,33 @@ def _llama_tail(layer, h:Tensor, s:int, mask:Tensor, position_embeddings=None, *
     a = layer.input_layernorm(h)
     q = rope(attn.q_proj(a[:, s:]).view(B, T - s, -1, hd).transpose(1, 2), cos[:, :, s:], sin[:, :, s:])
     k = rope(attn.k_proj(a).view(B, T, -1, hd).transpose(1, 2), cos, sin)
-    v = attn.v_proj(a).view(B, T, -1, hd).transpose(1, 2)
+    k, v = _cached(cache, k, attn.v_proj(a).view(B, T, -1, hd).transpose(1, 2), attn.layer_idx)
     g = attn.num_key_value_groups
     if g > 1: k, v = k.repeat_interleave(g, dim=1), v.repeat_interleave(g, dim=1)   # head i reads key/value head i // g
     o = F.scaled_dot_product_attention(q, k, v, attn_mask=_tail_mask(mask, s), scale=attn.scaling)
     x = h[:, s:] + attn.o_proj(o.transpose(1, 2).reshape(B, T - s, -1))
     return x + layer.mlp(layer.post_attention_layernorm(x))
 
+def _cached(cache, k:Tensor, v:Tensor, layer_idx:int):
+    "Keys and values (B,H,T,hd) of a prompt pass into the (empty) KV cache, as the attention module would."
+    if cache is None: return k, v
+    T = k.shape[2]; k, v = cache.update(k, v, layer_idx)
+    if k.shape[2] != T: raise RuntimeError("the tail runs only on a fresh cache (a prompt pass)")
+    return k, v
+
 _TAILS = {"gpt2": ("h", _gpt2_tail), "llama": ("layers", _llama_tail)}   # model_type: (the list of blocks, the tail)
 
 @contextmanager
 def _tail_as_last_layer(trunk, layer, tail, s:int, mask:Tensor):
     "For one pass: the trunk's last layer returns its input before position s (unread) and the tail from s on."
-    def forward(hidden_states, *args, **kwargs):
-        return torch.cat([hidden_states[:, :s].detach(), tail(layer, hidden_states, s, mask.to(hidden_states.device), **kwargs)], 1)
+    sig = inspect.signature(type(layer).forward)
+    def forward(*args, **kwargs):
+        a = sig.bind(layer, *args, **kwargs).arguments            # the block's arguments by name, however the trunk passed them
+        a.update(a.pop("kwargs", {}))
+        h, cache = a["hidden_states"], a.get("cache", a.get("past_key_values"))
+        out = tail(layer, h, s, mask.to(h.device), cache=cache if a.get("use_cache", cache is not None) else None,
+                   position_embeddings=a.get("position_embeddings"))
+        return torch.cat([h[:, :s].detach(), out], 1)
     layer.forward = forward                  # an instance attribute: nn.Module.__call__ finds it before the class's
     try: yield
     finally: del layer.forward
@@ -416,13 +430,21 @@ def _check_tail(trunk, layer, tail) -> bool:
     ids = torch.arange(14, device=p.device).view(2, 7) * 7 % V
     mask = torch.ones_like(ids); mask[0, :2] = 0
     pos = (mask.cumsum(-1) - 1).clamp(min=0); s = 3
+    def passes():                             # a pass over all 7 positions; a prompt pass over 6 that fills a cache, and a step with it
+        h = _run_trunk(trunk, ids, mask, pos)[0][:, s:]
+        h6, cache = _run_trunk(trunk, ids[:, :-1], mask[:, :-1], pos[:, :-1], use_cache=True)
+        step = _run_trunk(trunk, ids[:, -1:], mask, pos[:, -1:], cache=cache, use_cache=True)[0]
+        return [x.float() for x in (h, h6[:, s:], step)]
     try:
         with _eval_mode(trunk):
-            want = _run_trunk(trunk, ids, mask, pos)[0][:, s:].float()
-            with _tail_as_last_layer(trunk, layer, tail, s, mask): got = _run_trunk(trunk, ids, mask, pos)[0][:, s:].float()
+            want = passes()
+            with _tail_as_last_layer(trunk, layer, tail, s, mask): got = [_run_trunk(trunk, ids, mask, pos)[0][:, s:].float()]
+            with _tail_as_last_layer(trunk, layer, tail, s, mask[:, :-1]):   # the prompt pass: the tail fills the last layer's keys/values
+                h6, cache = _run_trunk(trunk, ids[:, :-1], mask[:, :-1], pos[:, :-1], use_cache=True)
+            got += [h6[:, s:].float(), _run_trunk(trunk, ids[:, -1:], mask, pos[:, -1:], cache=cache, use_cache=True)[0].float()]
     except Exception: return False
     tol = 1e-4 if p.dtype == torch.float32 else 3e-2
-    return got.shape == want.shape and bool(((got - want).abs().max() <= tol * want.abs().max().clamp(min=1)).item())
+    return all(g.shape == w.shape and bool(((g - w).abs().max() <= tol * w.abs().max().clamp(min=1)).item()) for g, w in zip(got, want))
 
 def _has_dropout(module) -> bool:
     "Would `module` drop anything now? (nn.Dropout modules, and float probabilities such as Llama's `attention_dropout`.)"
@@ -673,6 +695,8 @@ class Agent(nn.Module):
         if fast_gelu:
             fuse_gelu(self.policy)
             if value_model is not None: fuse_gelu(value_model)
+        for m in (model, value_model):                # the last-layer tail's one-time check, now rather than inside a first pass
+            if m is not None: _tail_of(_trunk(m))
         self.last_generate_temperature, self._last_response = None, None   # set by `generate`
 
     @property
@@ -766,7 +790,7 @@ class Agent(nn.Module):
         with _eval_mode(self):                            # no dropout, and the KV cache stays on under gradient checkpointing; after, each
                                                           # module back in its own mode (an eval-mode policy stays in eval mode)
             logits, h, cache = _lm_step(policy, self._linear_head, query.masked_fill(query_mask == 0, 0), query_mask,   # padding is never read:
-                                        (query_mask.cumsum(-1) - 1).clamp(min=0), last, use_cache=True)                # any valid id (pad may be >= V)
+                                        (query_mask.cumsum(-1) - 1).clamp(min=0), last, use_cache=True, read_from=Q - 1)   # any valid id (pad may be >= V)
             cache = _buffer_cache(cache, max_new_tokens)      # steps write into a buffer instead of torch.cat-ing the cache
             done = torch.zeros(B, dtype=torch.bool, device=dev)
             toks, lps, vals, alive_steps = [], [], [], []
