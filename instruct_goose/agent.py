@@ -403,7 +403,7 @@ def _cached(cache, k:Tensor, v:Tensor, layer_idx:int):
     if k.shape[2] != T: raise RuntimeError("the tail runs only on a fresh cache (a prompt pass)")
     return k, v
 
-_TAILS = {"gpt2": ("h", _gpt2_tail), "llama": ("layers", _llama_tail)}   # model_type: (the list of blocks, the tail)
+_TAILS = {"gpt2": ("h", "GPT2Block", _gpt2_tail), "llama": ("layers", "LlamaDecoderLayer", _llama_tail)}   # model_type: (blocks, block class, tail)
 
 @contextmanager
 def _tail_as_last_layer(trunk, layer, tail, s:int, mask:Tensor):
@@ -451,15 +451,20 @@ def _has_dropout(module) -> bool:
     return module.training and any((isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0) or any(getattr(m, a) > 0 for a in _dropout_fields(m))
                                    for m in module.modules())
 
+def _hooked(module) -> bool:
+    "Does anything hook into `module` or a submodule (pruning, activation capture, DeepSpeed's gathering, accelerate's device hooks)? The tail calls only some of them."
+    return any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks or "forward" in vars(m)
+               for m in module.modules())
+
 def _tail_of(trunk):
     "(last layer, tail) where the last layer may run at the read positions only, else None."
     cfg = getattr(trunk, "config", None)
-    blocks, tail = _TAILS.get(getattr(cfg, "model_type", None), (None, None))
+    blocks, block_class, tail = _TAILS.get(getattr(cfg, "model_type", None), (None, None, None))
     layers = getattr(trunk, blocks, None) if blocks else None
     if not isinstance(layers, nn.ModuleList) or len(layers) == 0: return None
     layer = layers[-1]
-    if (getattr(cfg, "add_cross_attention", False) or getattr(cfg, "reorder_and_upcast_attn", False)
-        or getattr(trunk, "gradient_checkpointing", False) or "forward" in vars(layer) or _has_dropout(layer) or _compiling()): return None
+    if (type(layer).__name__ != block_class or getattr(cfg, "add_cross_attention", False) or getattr(cfg, "reorder_and_upcast_attn", False)
+        or getattr(trunk, "gradient_checkpointing", False) or _hooked(layer) or _has_dropout(layer) or _compiling()): return None   # checked at every pass
     if trunk not in _tail_checked: _tail_checked[trunk] = _check_tail(trunk, layer, tail)
     return (layer, tail) if _tail_checked[trunk] else None
 
