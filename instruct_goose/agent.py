@@ -489,7 +489,7 @@ class Rollout:
     def __getitem__(self, idx):
         "Index `sequences`, as the tensor 🤗's `generate` (and the first instruct_goose) returned: `rollout[:, -R:]` is the response."
         return self.sequences[idx]
-    def __iter__(self): return iter(self.sequences)   # rows of `sequences`, as the tensor: tokenizer.batch_decode(rollout) works
+    def __iter__(self): return iter(self.sequences)   # rows of `sequences`, as the tensor (decode with tokenizer.batch_decode(rollout.sequences))
     @property
     def shape(self) -> torch.Size: return self.sequences.shape
     @property
