@@ -236,7 +236,7 @@ def _load_lm(name:str):
         where = (f"a name of a local copy in $INSTRUCT_GOOSE_DATA ({', '.join(k for k in LOCAL_COPIES if (d/LOCAL_COPIES[k]).exists())})" if d is not None
                  else "a local folder, or set $INSTRUCT_GOOSE_DATA to a folder of local copies")
         raise CLIError(f"cannot load model {name!r}: no such folder, and no hub model of that name could be fetched "
-                       f"({str(e).splitlines()[0]}); pass a hub name such as 'gpt2', {where} (offline, HF_HUB_OFFLINE=1 skips the hub's retries)")
+                       f"({str(e).splitlines()[0]}); pass a hub name such as 'gpt2', {where}")
 
 def _load_rows(name, what:str, split:str="train"):
     "A `datasets.Dataset` from a hub name, a folder, a file (or a `Dataset`, list of dicts...)."

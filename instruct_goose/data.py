@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #58541db5
 from __future__ import annotations
-import os, random, sys, threading, warnings
+import functools, os, random, sys, threading, warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -68,12 +68,41 @@ def _resolve(name, path):
     return path
 
 # %% ../nbs/00_data.ipynb #e5f8894b
+@functools.lru_cache(maxsize=None)
+def _hub_unreachable(name:str) -> str|None:
+    "Why the Hugging Face hub cannot be reached (one request, no retries), or None when it answers or offline mode is on."
+    try:
+        from huggingface_hub import model_info, constants
+        from huggingface_hub.errors import HfHubHTTPError
+    except ImportError: return None
+    if constants.HF_HUB_OFFLINE: return None                   # 🤗 reads only its cache already
+    try: model_info(name, timeout=5)
+    except (HfHubHTTPError, ValueError): return None           # the hub answered (not found, gated) or no repo id: from_pretrained says so
+    except Exception as e: return f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:120]}"
+    return None
+
+def _from_hub(load, # e.g. AutoModelForCausalLM.from_pretrained
+              path:str, # a local path or a hub name
+              **kwargs):
+    "`load(path)`; for a hub name the hub cannot reach, only the local 🤗 cache (at once, instead of about a minute of retries)."
+    if Path(path).expanduser().exists() or kwargs.get("local_files_only"): return load(path, **kwargs)
+    why = _hub_unreachable(str(path))
+    if why is None: return load(path, **kwargs)
+    from huggingface_hub import constants
+    was, constants.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE, True   # 🤗's offline mode for this call: its cache only, no request
+    try: return load(path, **{**kwargs, "local_files_only": True})   # (local_files_only alone still asks the hub for adapter_config.json)
+    except OSError as e:
+        local = f" or set ${DATA_ENV} to a folder of local copies ({', '.join(LOCAL_COPIES)})" if data_dir() is None else ""
+        raise OSError(f"{str(path)!r} is not a local path, the Hugging Face hub cannot be reached ({why}) and the local 🤗 cache has "
+                      f"no copy of it: pass the path of a local copy{local}") from e
+    finally: constants.HF_HUB_OFFLINE = was
+
 def load_tokenizer(name:str, # hub name or local path (resolved with `locate`)
                    padding_side:str="left", # "left" for generation and RL; "right" is fine for RM/SFT training
                    **kwargs) -> PreTrainedTokenizerBase:
     "Load a tokenizer, give it a pad token (EOS when it has none) and set its padding side (left padding also truncates on the left: a prompt keeps its end)."
     if padding_side not in ("left", "right"): raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
-    tok = AutoTokenizer.from_pretrained(_resolve(name, locate(name)), **kwargs)
+    tok = _from_hub(AutoTokenizer.from_pretrained, _resolve(name, locate(name)), **kwargs)
     if tok.pad_token is None:
         if tok.eos_token is None: raise ValueError(f"tokenizer {name!r} has neither a pad nor an EOS token: add one with tok.add_special_tokens({{'pad_token': ...}}) and resize the model's embeddings")
         tok.pad_token = tok.eos_token
@@ -97,11 +126,11 @@ def load_model(name:str, # hub name or local path (resolved with `locate`)
     "Load any `AutoModelForCausalLM` by hub name or local copy."
     path = _resolve(name, locate(name))
     if path != name and Path(path).is_dir() and not (Path(path)/"config.json").exists():
-        try: return AutoModelForCausalLM.from_pretrained(name, **kwargs)   # a tokenizer-only local copy (gpt2): the weights come from the hub
+        try: return _from_hub(AutoModelForCausalLM.from_pretrained, name, **kwargs)   # a tokenizer-only local copy (gpt2): the weights come from the hub
         except OSError as e:
             raise OSError(f"the local copy of {name!r} at {path} (from ${DATA_ENV}) holds only a tokenizer, no model, and loading {name!r} "
-                          f"from the hub failed: {str(e).splitlines()[0][:160]} (offline, HF_HUB_OFFLINE=1 skips the hub's retries)") from e
-    return AutoModelForCausalLM.from_pretrained(path, **kwargs)
+                          f"from the hub failed: {str(e).splitlines()[0][:200]}") from e
+    return _from_hub(AutoModelForCausalLM.from_pretrained, path, **kwargs)
 
 # %% ../nbs/00_data.ipynb #6fed795f
 def load_imdb(split:str="train", # "train" or "test"
