@@ -70,12 +70,12 @@ def _resolve(name, path):
 # %% ../nbs/00_data.ipynb #e5f8894b
 @functools.lru_cache(maxsize=None)
 def _hub_unreachable(name:str) -> str|None:
-    "Why the Hugging Face hub cannot be reached (one request, no retries), or None when it answers or offline mode is on."
+    "Why the Hugging Face hub cannot be reached (offline mode, or one request without retries that fails), or None when it answers."
     try:
         from huggingface_hub import model_info, constants
         from huggingface_hub.errors import HfHubHTTPError
     except ImportError: return None
-    if constants.HF_HUB_OFFLINE: return None                   # 🤗 reads only its cache already
+    if constants.HF_HUB_OFFLINE: return "HF_HUB_OFFLINE is set"
     try: model_info(name, timeout=5)
     except (HfHubHTTPError, ValueError): return None           # the hub answered (not found, gated) or no repo id: from_pretrained says so
     except Exception as e: return f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:120]}"
