@@ -380,7 +380,7 @@ def _gpt2_tail(layer, h:Tensor, s:int, mask:Tensor, cache=None, position_embeddi
     return x + layer.mlp(layer.ln_2(x))
 
 def _llama_tail(layer, h:Tensor, s:int, mask:Tensor, cache=None, position_embeddings=None) -> Tensor: # (B,T,D) -> (B,T-s,D)
-    "A `LlamaDecoderLayer` at positions s.. only (rotary embeddings, grouped keys and values as in 🤗's)."
+    "A `LlamaDecoderLayer` (or Qwen2's, Mistral's: the same block) at positions s.. only (rotary embeddings, grouped keys and values as in 🤗's)."
     import sys
     attn = layer.self_attn; B, T, _ = h.shape; hd = attn.head_dim
     rotate_half = sys.modules[type(attn).__module__].rotate_half
@@ -403,7 +403,13 @@ def _cached(cache, k:Tensor, v:Tensor, layer_idx:int):
     if k.shape[2] != T: raise RuntimeError("the tail runs only on a fresh cache (a prompt pass)")
     return k, v
 
-_TAILS = {"gpt2": ("h", "GPT2Block", _gpt2_tail), "llama": ("layers", "LlamaDecoderLayer", _llama_tail)}   # model_type: (blocks, block class, tail)
+_TAILS = {"gpt2": ("h", "GPT2Block", _gpt2_tail), "llama": ("layers", "LlamaDecoderLayer", _llama_tail),   # model_type: (blocks, block class, tail)
+          "qwen2": ("layers", "Qwen2DecoderLayer", _llama_tail), "mistral": ("layers", "MistralDecoderLayer", _llama_tail)}   # Llama's block
+
+def _sliding(layer, cfg) -> bool:
+    "Does the last layer attend through a sliding window (Qwen2 sets one per layer, Mistral one for all)? The tail's mask is fully causal."
+    return (getattr(getattr(layer, "self_attn", None), "sliding_window", None) is not None
+            or (cfg.model_type == "mistral" and getattr(cfg, "sliding_window", None) is not None))
 
 @contextmanager
 def _tail_as_last_layer(trunk, layer, tail, s:int, mask:Tensor):
@@ -463,7 +469,7 @@ def _tail_of(trunk):
     layers = getattr(trunk, blocks, None) if blocks else None
     if not isinstance(layers, nn.ModuleList) or len(layers) == 0: return None
     layer = layers[-1]
-    if (type(layer).__name__ != block_class or getattr(cfg, "add_cross_attention", False) or getattr(cfg, "reorder_and_upcast_attn", False)
+    if (type(layer).__name__ != block_class or _sliding(layer, cfg) or getattr(cfg, "add_cross_attention", False) or getattr(cfg, "reorder_and_upcast_attn", False)
         or getattr(trunk, "gradient_checkpointing", False) or _hooked(layer) or _has_dropout(layer) or _compiling()): return None   # checked at every pass
     if trunk not in _tail_checked: _tail_checked[trunk] = _check_tail(trunk, layer, tail)
     return (layer, tail) if _tail_checked[trunk] else None
