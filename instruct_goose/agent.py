@@ -436,18 +436,14 @@ def _check_tail(trunk, layer, tail) -> bool:
     ids = torch.arange(14, device=p.device).view(2, 7) * 7 % V
     mask = torch.ones_like(ids); mask[0, :2] = 0
     pos = (mask.cumsum(-1) - 1).clamp(min=0); s = 3
-    def passes():                             # a pass over all 7 positions; a prompt pass over 6 that fills a cache, and a step with it
-        h = _run_trunk(trunk, ids, mask, pos)[0][:, s:]
-        h6, cache = _run_trunk(trunk, ids[:, :-1], mask[:, :-1], pos[:, :-1], use_cache=True)
-        step = _run_trunk(trunk, ids[:, -1:], mask, pos[:, -1:], cache=cache, use_cache=True)[0]
+    def passes(last):                         # `last(mask)`: the context the last layer runs in (the tail, or as it is)
+        with last(mask): h = _run_trunk(trunk, ids, mask, pos)[0][:, s:]                    # a pass over all 7 positions
+        with last(mask[:, :-1]): h6, cache = _run_trunk(trunk, ids[:, :-1], mask[:, :-1], pos[:, :-1], use_cache=True)   # a prompt pass
+        step = _run_trunk(trunk, ids[:, -1:], mask, pos[:, -1:], cache=cache, use_cache=True)[0]   # a step that reads its cache
         return [x.float() for x in (h, h6[:, s:], step)]
     try:
         with _eval_mode(trunk):
-            want = passes()
-            with _tail_as_last_layer(trunk, layer, tail, s, mask): got = [_run_trunk(trunk, ids, mask, pos)[0][:, s:].float()]
-            with _tail_as_last_layer(trunk, layer, tail, s, mask[:, :-1]):   # the prompt pass: the tail fills the last layer's keys/values
-                h6, cache = _run_trunk(trunk, ids[:, :-1], mask[:, :-1], pos[:, :-1], use_cache=True)
-            got += [h6[:, s:].float(), _run_trunk(trunk, ids[:, -1:], mask, pos[:, -1:], cache=cache, use_cache=True)[0].float()]
+            want, got = passes(lambda m: nullcontext()), passes(lambda m: _tail_as_last_layer(trunk, layer, tail, s, m))
     except Exception: return False
     tol = 1e-4 if p.dtype == torch.float32 else 3e-2
     return all(g.shape == w.shape and bool(((g - w).abs().max() <= tol * w.abs().max().clamp(min=1)).item()) for g, w in zip(got, want))
