@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_agent.ipynb #7da01c7f
 from __future__ import annotations
-import copy, functools, inspect, warnings, weakref
+import copy, functools, inspect, math, warnings, weakref
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -18,8 +18,8 @@ from .data import write_folder, _check, _raise
 
 # %% auto #0
 __all__ = ['logprobs_from_logits', 'entropy_from_logits', 'token_logprobs', 'top_k_top_p_filter', 'sample_from_probs',
-           'disable_dropout', 'fuse_gelu', 'is_peft_model', 'Rollout', 'AgentOutput', 'concat_query_response', 'Agent',
-           'ReferenceModel', 'create_reference_model']
+           'disable_dropout', 'gelu_tanh', 'TanhGELU', 'fuse_gelu', 'is_peft_model', 'Rollout', 'AgentOutput',
+           'concat_query_response', 'Agent', 'ReferenceModel', 'create_reference_model']
 
 # %% ../nbs/01_agent.ipynb #68e1ee80
 def logprobs_from_logits(logits:Tensor, # (..., V) unnormalised scores
@@ -36,6 +36,8 @@ def entropy_from_logits(logits:Tensor, # (..., V) unnormalised scores
     return -(logp.exp() * logp.clamp(min=torch.finfo(logp.dtype).min)).sum(-1)   # a -inf logit: p log p = 0, not 0 * -inf
 
 # %% ../nbs/01_agent.ipynb #4c519dcc
+_LOG2E, _LN2 = 1 / math.log(2), math.log(2)
+
 class _TokenLogprobs(torch.autograd.Function):
     "log p(label) and the entropy of softmax(scale * logits), from per-row sums; see `token_logprobs`."
     @staticmethod
@@ -45,12 +47,11 @@ class _TokenLogprobs(torch.autograd.Function):
         for s in range(0, N, chunk):                                     # a few rows at a time: they stay in cache
             z = logits[s:s + chunk]
             m = z.amax(-1, keepdim=True)
-            d = torch.sub(z, m)                                          # z - max <= 0
-            if scale != 1: d.mul_(scale)
-            e = d.exp()
+            d = torch.sub(z, m).mul_(scale * _LOG2E)                     # (z - max) in base 2, <= 0
+            e = d.exp2()                                                 # e^(z-m) = 2^d: exp2 is the faster kernel on CPUs
             S = e.sum(-1); logS = S.log()
             lse[s:s + chunk] = logS + m.squeeze(-1) * scale
-            if want_entropy: ent[s:s + chunk] = logS - e.mul_(d.clamp_(min=-1e4)).sum(-1).div_(S)   # H = log S - sum(e (z-m)) / S; e = 0
+            if want_entropy: ent[s:s + chunk] = logS - e.mul_(d.clamp_(min=-1e4)).sum(-1).div_(S).mul_(_LN2)   # H = log S - sum(e (z-m)) / S; e = 0
                                                                          # below -1e4 anyway: the clamp only keeps a -inf logit's 0 * -inf from NaN
         lp = logits.gather(-1, labels[:, None]).squeeze(-1).mul(scale).sub_(lse)
         ctx.save_for_backward(logits, labels, lse, ent)
@@ -74,11 +75,11 @@ class _TokenLogprobs(torch.autograd.Function):
             o = grad[s:s + chunk]
             if scale != 1 or not ctx.overwrite: torch.mul(logits[s:s + chunk], scale, out=o)
             o.sub_(lse[s:s + chunk, None])                               # log p
-            if g_ent is None: o.exp_().mul_(-g_lp[s:s + chunk, None])     # -g_lp p
+            if g_ent is None: o.mul_(_LOG2E).exp2_().mul_(-g_lp[s:s + chunk, None])     # -g_lp p   (p = 2^(log2 e * log p))
             else:
                 o.clamp_(min=-1e4)                                       # log p of a -inf logit: its p is 0 either way, its product finite
                 w = o.add(ent[s:s + chunk, None]).mul_(-g_ent[s:s + chunk, None]).sub_(g_lp[s:s + chunk, None])
-                o.exp_().mul_(w)                                         # -p (g_lp + g_H (log p + H))
+                o.mul_(_LOG2E).exp2_().mul_(w)                           # -p (g_lp + g_H (log p + H))
         grad.scatter_add_(-1, labels[:, None], g_lp[:, None])            # + g_lp at the label
         return grad, None, None, None, None, None
 
@@ -175,14 +176,56 @@ def disable_dropout(model:nn.Module) -> nn.Module:
     return model
 
 # %% ../nbs/01_agent.ipynb #0eef963e
+def _compiling() -> bool:
+    "Is torch.compile tracing this call? (Input checks are host syncs, graph breaks under compile; the trainer checks its batch eagerly.)"
+    f = getattr(getattr(torch, "compiler", None), "is_compiling", None)
+    return bool(f()) if f is not None else False
+
+_GELU_C, _GELU_K = 2 * math.sqrt(2 / math.pi), 0.044715       # gelu(x) = x sigmoid(u), u = C (x + K x^3)
+
+def _gelu_sigmoid(x:Tensor, keep:bool=False):
+    "x * sigmoid(u(x)) in five passes over x's memory; `keep`: also return sigmoid(u) (for the backward pass)."
+    s = torch.mul(x, x); s.mul_(_GELU_C * _GELU_K).add_(_GELU_C).mul_(x).sigmoid_()   # sigmoid(C x + C K x^3)
+    return (x * s, s) if keep else s.mul_(x)
+
+class _GeluTanh(torch.autograd.Function):
+    "gelu(x) = x sigmoid(u); the forward keeps sigmoid(u), the backward is gelu'(x) = s + x s (1 - s) u'(x)."
+    @staticmethod
+    def forward(ctx, x):
+        y, s = _gelu_sigmoid(x, keep=True)
+        ctx.save_for_backward(x, s)
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        x, s = ctx.saved_tensors
+        du = torch.mul(x, x); du.mul_(3 * _GELU_C * _GELU_K).add_(_GELU_C)       # u'(x) = C (1 + 3 K x^2)
+        q = torch.addcmul(x, x, s, value=-1).mul_(du)                            # x (1 - s) u'
+        return torch.addcmul(s, s, q).mul_(g)                                    # (s + s x (1 - s) u') g
+
+def gelu_tanh(x:Tensor, # any shape
+             ) -> Tensor: # F.gelu(x, approximate="tanh"), up to rounding
+    "GELU's tanh approximation (GPT-2's `gelu_new`) as x * sigmoid(u(x)) on CPU float tensors: faster there than PyTorch's kernel, forward and backward."
+    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) or _compiling():
+        return F.gelu(x, approximate="tanh")                   # a GPU's fused kernel; inductor fuses it under compile
+    if torch.is_grad_enabled() and x.requires_grad: return _GeluTanh.apply(x)
+    return _gelu_sigmoid(x)
+
+class TanhGELU(nn.Module):
+    "GELU's tanh approximation as a module: `gelu_tanh`."
+    def forward(self, x:Tensor) -> Tensor: return gelu_tanh(x)
+
 def fuse_gelu(model:nn.Module, # any model; changed in place
              ) -> nn.Module: # the same model
-    "Swap transformers' Python tanh-GELU modules (`gelu_new`, `gelu_fast`) for `GELUTanh`: the same function in one kernel."
+    "Swap the tanh-GELU modules (transformers' `gelu_new`, `gelu_fast`, `gelu_pytorch_tanh`, torch's `nn.GELU('tanh')`) for `TanhGELU`: the same function, faster."
     from transformers.activations import NewGELUActivation, FastGELUActivation, GELUTanh
+    tanh_gelu = lambda c: type(c) in (NewGELUActivation, FastGELUActivation, GELUTanh) or (type(c) is nn.GELU and c.approximate == "tanh")
     for m in model.modules():
         for name, child in list(m.named_children()):
-            if type(child) in (NewGELUActivation, FastGELUActivation): setattr(m, name, GELUTanh())
+            if tanh_gelu(child): setattr(m, name, TanhGELU())
     return model
+
 
 # %% ../nbs/01_agent.ipynb #999dcf08
 def _unwrap(model:nn.Module) -> nn.Module:
@@ -348,11 +391,6 @@ def _lm_step(model, linear_head:bool, ids, mask, pos, idx, cache=None, use_cache
     return _gather_pos(out.logits, idx - (T - keep)).float().to(ids.device), _gather_pos(out.hidden_states[-1], idx).to(ids.device), new
 
 # %% ../nbs/01_agent.ipynb #c218781a
-def _compiling() -> bool:
-    "Is torch.compile tracing this call? (Input checks are host syncs, graph breaks under compile; the trainer checks its batch eagerly.)"
-    f = getattr(getattr(torch, "compiler", None), "is_compiling", None)
-    return bool(f()) if f is not None else False
-
 def _tail_mask(mask:Tensor, # (B,T) 1 = real token
                s:int, # the first read position
               ) -> Tensor: # (B,1,T-s,T) bool: query s+i sees key j iff j <= s+i and key j is real (or is the query itself)
