@@ -377,18 +377,81 @@ def _head_is_linear(model) -> bool:
         b = head(_run_trunk(hf.base_model, ids, torch.ones_like(ids), torch.arange(3, device=ids.device)[None])[0]).float()
     return a.shape == b.shape and torch.allclose(a, b, atol=1e-4, rtol=1e-3)
 
-def _lm_step(model, linear_head:bool, ids, mask, pos, idx, cache=None, use_cache=False, read_from:int=0):
+def _lm_step(model, linear_head:bool, ids, mask, pos, idx, cache=None, use_cache=False, read_from:int=0,
+             reuse:bool=False): # the logits may go into a reused buffer, which the caller gives back (`_give`) when done with them
     "One pass of a causal LM reading only positions `idx` (B,K) -> (logits (B,K,V) float32, hidden (B,K,D), cache)."
     hf = _unwrap(model)
     if linear_head:
         h, cache = _run_trunk(hf.base_model, ids, mask, pos, cache, use_cache, read_from)
         h = _gather_pos(h, idx)
-        return hf.get_output_embeddings()(h).float().to(ids.device), h.to(ids.device), cache   # outputs where the inputs are
+        return _head_logits(hf.get_output_embeddings(), h, reuse).float().to(ids.device), h.to(ids.device), cache   # outputs where the inputs are
     T = ids.shape[1]; keep = int(T - idx.min())
     kw = {} if cache is None else {_cache_kw(hf): cache}
     out = hf(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=use_cache, output_hidden_states=True, logits_to_keep=keep, **kw)
     new = _get_cache(out)
     return _gather_pos(out.logits, idx - (T - keep)).float().to(ids.device), _gather_pos(out.hidden_states[-1], idx).to(ids.device), new
+
+# %% ../nbs/01_agent.ipynb #864e7a6a
+def _hooked(module) -> bool:
+    "Does anything hook into `module` or a submodule (pruning, activation capture, DeepSpeed's gathering, accelerate's device hooks)? The tail calls only some of them."
+    return any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks or "forward" in vars(m)
+               for m in module.modules())
+
+_free_logits = weakref.WeakKeyDictionary()      # LM head -> {shape: a free float32 buffer}: dropped with the model
+
+def _take(head:nn.Module, shape:tuple) -> Tensor:
+    "A free buffer of `head`'s for logits of `shape`, or a new one; the pass that takes it gives it back (`_give`)."
+    free = _free_logits.setdefault(head, {})
+    out = free.pop(shape, None)
+    if out is None: out = torch.empty(shape)
+    out._ig_free = free                          # where `_give` puts it back
+    return out
+
+def _give(t:Tensor):
+    "Put a buffer from `_take` back (once); any other tensor is left alone."
+    free = t.__dict__.pop("_ig_free", None)
+    if free is not None: free[tuple(t.shape)] = t
+
+def _autocast() -> bool:
+    f = getattr(torch, "is_autocast_enabled", None)
+    try: return bool(f("cpu"))
+    except TypeError: return torch.is_autocast_cpu_enabled()   # an older torch
+
+def _linear_into(x:Tensor, W:Tensor, b:Tensor|None, out:Tensor):
+    x2, o2 = x.reshape(-1, x.shape[-1]), out.view(-1, W.shape[0])
+    if b is None: torch.mm(x2, W.t(), out=o2)
+    else: torch.addmm(b, x2, W.t(), out=o2)
+
+class _LinearInto(torch.autograd.Function):
+    "`F.linear(x, W, b)` into a buffer of `head`'s; the backward pass reads the gradient (written into that buffer by `token_logprobs`), then gives it back."
+    @staticmethod
+    def forward(ctx, x, W, b, head):
+        out = _take(head, (*x.shape[:-1], W.shape[0])); del out._ig_free     # given back by the backward pass, not by the caller
+        _linear_into(x, W, b, out)
+        ctx.save_for_backward(x, W); ctx.out, ctx.free, ctx.has_bias = out, _free_logits[head], b is not None
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        x, W = ctx.saved_tensors
+        g2, x2 = g.reshape(-1, W.shape[0]), x.reshape(-1, x.shape[-1])
+        dx = (g2 @ W).view(x.shape) if ctx.needs_input_grad[0] else None
+        dW = g2.t() @ x2 if ctx.needs_input_grad[1] else None
+        db = g2.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        if ctx.out is not None: ctx.free[tuple(ctx.out.shape)] = ctx.out; ctx.out = None   # read: free for the next pass
+        return dx, dW, db, None
+
+def _head_logits(head:nn.Module, h:Tensor, reuse:bool) -> Tensor:
+    "head(h); on a CPU, with `reuse`, into a reused buffer (a no-grad pass: the caller `_give`s it back)."
+    W = getattr(head, "weight", None)
+    if (not reuse or _compiling() or type(head) is not nn.Linear or h.device.type != "cpu" or not W.dtype == h.dtype == torch.float32
+        or _hooked(head) or _autocast()): return head(h)
+    if torch.is_grad_enabled() and (h.requires_grad or W.requires_grad or (head.bias is not None and head.bias.requires_grad)):
+        return _LinearInto.apply(h, W, head.bias, head)
+    out = _take(head, (*h.shape[:-1], W.shape[0])); _linear_into(h, W, head.bias, out)
+    return out
+
 
 # %% ../nbs/01_agent.ipynb #c218781a
 def _tail_mask(mask:Tensor, # (B,T) 1 = real token
@@ -490,11 +553,6 @@ def _has_dropout(module) -> bool:
     "Would `module` drop anything now? (nn.Dropout modules, and float probabilities such as Llama's `attention_dropout`.)"
     return module.training and any((isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0) or any(getattr(m, a) > 0 for a in _dropout_fields(m))
                                    for m in module.modules())
-
-def _hooked(module) -> bool:
-    "Does anything hook into `module` or a submodule (pruning, activation capture, DeepSpeed's gathering, accelerate's device hooks)? The tail calls only some of them."
-    return any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks or "forward" in vars(m)
-               for m in module.modules())
 
 def _tail_of(trunk):
     "(last layer, tail) where the last layer may run at the read positions only, else None."
@@ -672,7 +730,7 @@ def _score(model, linear_head, query, query_mask, response, response_mask, tempe
     "Shared by the agent and the reference: per-token logprobs/entropy (None when `entropy=False`) of the response and the hidden states that predict it."
     if not temperature > 0: raise ValueError(f"temperature must be > 0, got {temperature}")
     ids, mask, pos, idx = concat_query_response(query, query_mask, response, response_mask)
-    logits, h, _ = _lm_step(model, linear_head, ids, mask, pos, idx, read_from=query.shape[1] - 1)   # (B,R,V): only response positions
+    logits, h, _ = _lm_step(model, linear_head, ids, mask, pos, idx, read_from=query.shape[1] - 1, reuse=True)   # (B,R,V): only response positions
     valid = response_mask.bool()
     labels = response.masked_fill(~valid, 0)
     zero = torch.zeros((), device=logits.device, dtype=logits.dtype)
@@ -681,6 +739,7 @@ def _score(model, linear_head, query, query_mask, response, response_mask, tempe
         lp, ent = logp.gather(-1, labels[..., None]).squeeze(-1), (-(logp.exp() * logp).sum(-1) if entropy else None)
     else:                                                               # eager: one pass, no (B,R,V) log_softmax, gradient in place
         lp, ent = token_logprobs(logits, labels, temperature, entropy=entropy, overwrite_logits=True)
+        _give(logits)                                                   # a no-grad pass is done with its buffer (with a graph: its backward gives it)
     lp = torch.where(valid, lp, zero)
     if ent is not None:
         if not entropy_grad: ent = ent.detach()                         # a statistic: no gradient flows back through it
@@ -835,7 +894,7 @@ class Agent(nn.Module):
         with _eval_mode(self):                            # no dropout, and the KV cache stays on under gradient checkpointing; after, each
                                                           # module back in its own mode (an eval-mode policy stays in eval mode)
             logits, h, cache = _lm_step(policy, self._linear_head, query.masked_fill(query_mask == 0, 0), query_mask,   # padding is never read:
-                                        (query_mask.cumsum(-1) - 1).clamp(min=0), last, use_cache=True, read_from=Q - 1)   # any valid id (pad may be >= V)
+                                        (query_mask.cumsum(-1) - 1).clamp(min=0), last, use_cache=True, read_from=Q - 1, reuse=True)   # any valid id (pad may be >= V)
             cache = _buffer_cache(cache, max_new_tokens)      # steps write into a buffer instead of torch.cat-ing the cache
             done = torch.zeros(B, dtype=torch.bool, device=dev)
             toks, lps, vals, alive_steps = [], [], [], []
@@ -862,8 +921,10 @@ class Agent(nn.Module):
                 if return_values and self.shared_critic: vals.append(torch.where(alive, self._values(h[:, -1:]).squeeze(-1), 0.0))
                 if len(eos): done = done | (alive & torch.isin(tok, eos))
                 if t == max_new_tokens - 1 or (len(eos) and bool(done.all())): break   # a host sync only when EOS can stop rows
+                _give(logits)                             # this step's logits are read: the next step writes into them
                 logits, h, cache = step(policy, self._linear_head, tok[:, None], None if step_mask is None else mask[:, :Q + t + 1], (n_real + t)[:, None],
-                                            torch.zeros((B, 1), dtype=torch.long, device=dev), cache=cache, use_cache=True)
+                                            torch.zeros((B, 1), dtype=torch.long, device=dev), cache=cache, use_cache=True, reuse=True)
+            _give(logits)
             if do_sample and not bool(valid): raise ValueError(_BAD_PROBS)
             out = Rollout(query=query, query_mask=query_mask, response=torch.stack(toks, 1),
                           response_mask=torch.stack(alive_steps, 1).long(), logprobs=torch.stack(lps, 1).float(), temperature=float(temperature))
