@@ -357,8 +357,10 @@ def _get_cache(out):
     return None
 
 def _run_trunk(trunk, ids, mask, pos, cache=None, use_cache=False,
-               read_from:int=0): # s > 0: only positions s.. are read, and the hidden states before s may be anything (see the tail below)
+               read_from:int=0, # s > 0: only positions s.. are read, and the hidden states before s may be anything (see the tail below)
+               step=None): # a decoding step's function from `_step_of` (see "A decoding step through the blocks"), or None
     "One pass through a decoder stack -> (last hidden state (B,T,D), KV cache or None)."
+    if step is not None and cache is not None and ids.shape[1] == 1: return step(trunk, ids, pos, mask, cache), cache
     kw = {} if cache is None else {_cache_kw(trunk): cache}
     tail = _tail_of(trunk) if read_from > 0 and cache is None else None    # a prompt pass (use_cache, no cache yet) too
     with (_tail_as_last_layer(trunk, *tail, read_from, mask) if tail else nullcontext()):
@@ -378,11 +380,12 @@ def _head_is_linear(model) -> bool:
     return a.shape == b.shape and torch.allclose(a, b, atol=1e-4, rtol=1e-3)
 
 def _lm_step(model, linear_head:bool, ids, mask, pos, idx, cache=None, use_cache=False, read_from:int=0,
-             reuse:bool=False): # the logits may go into a reused buffer, which the caller gives back (`_give`) when done with them
+             reuse:bool=False, # the logits may go into a reused buffer, which the caller gives back (`_give`) when done with them
+             step=None): # a decoding step's function (`_step_of`), for a linear head
     "One pass of a causal LM reading only positions `idx` (B,K) -> (logits (B,K,V) float32, hidden (B,K,D), cache)."
     hf = _unwrap(model)
     if linear_head:
-        h, cache = _run_trunk(hf.base_model, ids, mask, pos, cache, use_cache, read_from)
+        h, cache = _run_trunk(hf.base_model, ids, mask, pos, cache, use_cache, read_from, step)
         h = _gather_pos(h, idx)
         return _head_logits(hf.get_output_embeddings(), h, reuse).float().to(ids.device), h.to(ids.device), cache   # outputs where the inputs are
     T = ids.shape[1]; keep = int(T - idx.min())
@@ -691,6 +694,75 @@ def _buffer_cache(cache, extra:int):
     return cache
 
 
+# %% ../nbs/01_agent.ipynb #8c21bc9f
+def _gpt2_step(trunk, ids:Tensor, pos:Tensor, mask:Tensor|None, cache) -> Tensor: # (B,1) new ids -> (B,1,D) final hidden states
+    "One decoding step of a `GPT2Model`: the new keys and values go into `cache` (a 🤗 `Cache`)."
+    x = trunk.wte(ids) + trunk.wpe(pos)
+    see = None if mask is None else mask.bool()[:, None, None, :]        # (B,1,1,S): the keys each row may attend to
+    for layer in trunk.h:
+        attn = layer.attn; B, _, D = x.shape; H = attn.num_heads
+        q, k, v = attn.c_attn(layer.ln_1(x)).split(D, -1)
+        heads = lambda t: t.view(B, 1, H, D // H).transpose(1, 2)
+        k, v = cache.update(heads(k), heads(v), attn.layer_idx)
+        o = F.scaled_dot_product_attention(heads(q), k, v, attn_mask=see, scale=attn.scaling)
+        x = x + attn.c_proj(o.transpose(1, 2).reshape(B, 1, D))
+        x = x + layer.mlp(layer.ln_2(x))
+    return trunk.ln_f(x)
+
+def _llama_step(trunk, ids:Tensor, pos:Tensor, mask:Tensor|None, cache) -> Tensor: # (B,1) new ids -> (B,1,D) final hidden states
+    "One decoding step of a `LlamaModel` (Qwen2's, Mistral's: the same block): rotary embeddings, grouped keys and values."
+    import sys
+    x = trunk.embed_tokens(ids)
+    cos, sin = (t[:, None] for t in trunk.rotary_emb(x, pos))           # (B,1,1,hd)
+    see = None if mask is None else mask.bool()[:, None, None, :]
+    for layer in trunk.layers:
+        attn = layer.self_attn; B = x.shape[0]; hd = attn.head_dim
+        rotate_half = sys.modules[type(attn).__module__].rotate_half
+        a = layer.input_layernorm(x)
+        q = attn.q_proj(a).view(B, 1, -1, hd).transpose(1, 2); k = attn.k_proj(a).view(B, 1, -1, hd).transpose(1, 2)
+        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+        k, v = cache.update(k, attn.v_proj(a).view(B, 1, -1, hd).transpose(1, 2), attn.layer_idx)
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=see, scale=attn.scaling, enable_gqa=attn.num_key_value_groups > 1)
+        x = x + attn.o_proj(o.transpose(1, 2).reshape(B, 1, -1))
+        x = x + layer.mlp(layer.post_attention_layernorm(x))
+    return trunk.norm(x)
+
+_STEPS = {"gpt2": _gpt2_step, "llama": _llama_step, "qwen2": _llama_step, "mistral": _llama_step}
+_step_checked = weakref.WeakKeyDictionary()   # trunk -> did the step reproduce 🤗's?
+
+@torch.no_grad()
+def _check_step(trunk, step) -> bool:
+    "Do two decoding steps give 🤗's hidden states, after a padded prompt pass and after one without padding?"
+    p = next(trunk.parameters())
+    ids = torch.arange(14, device=p.device).view(2, 7) * 7 % getattr(trunk.config, "vocab_size", 2)
+    pos = torch.arange(7, device=p.device).expand(2, 7)
+    padded = torch.ones_like(ids); padded[0, :2] = 0
+    def steps(mask, fn):
+        m = torch.ones_like(ids) if mask is None else mask
+        p_ = (m.cumsum(-1) - 1).clamp(min=0)
+        cache = _buffer_cache(_run_trunk(trunk, ids[:, :5], m[:, :5], p_[:, :5], use_cache=True)[1], 2)
+        return [_run_trunk(trunk, ids[:, t:t + 1], None if mask is None else m[:, :t + 1], p_[:, t:t + 1], cache=cache, use_cache=True, step=fn)[0].float()
+                for t in (5, 6)]
+    try:
+        with _eval_mode(trunk): pairs = [(steps(m, step), steps(m, None)) for m in (padded, None)]
+    except Exception: return False
+    tol = 1e-4 if p.dtype == torch.float32 else 3e-2
+    return all(g.shape == w.shape and bool(((g - w).abs().max() <= tol * w.abs().max().clamp(min=1)).item())
+               for got, want in pairs for g, w in zip(got, want))
+
+def _step_of(trunk):
+    "The decoding step's function for `trunk` where it reproduces 🤗's, else None (checked once per trunk; the structure at every call)."
+    cfg = getattr(trunk, "config", None); mt = getattr(cfg, "model_type", None)
+    step = _STEPS.get(mt); blocks, block_class, _ = _TAILS.get(mt, (None, None, None))
+    layers = getattr(trunk, blocks, None) if blocks else None
+    if (step is None or not isinstance(layers, nn.ModuleList) or len(layers) == 0
+        or any(type(l).__name__ != block_class or _sliding(l, cfg) for l in layers)
+        or getattr(cfg, "add_cross_attention", False) or getattr(cfg, "reorder_and_upcast_attn", False)
+        or _hooked(trunk) or _has_dropout(trunk) or _compiling()): return None
+    if trunk not in _step_checked: _step_checked[trunk] = _check_step(trunk, step)
+    return step if _step_checked[trunk] else None
+
+
 # %% ../nbs/01_agent.ipynb #ffc011ab
 _compiled_lm_step = None
 def _decode_step(compile:bool):
@@ -769,7 +841,7 @@ class Agent(nn.Module):
                  value_head:nn.Linear|None=None, # initial value head (copied), e.g. a reward model's score head; None = new head
                  value_head_std:float=0.0, # std of a new head's weights: 0 (lm-human-preferences) makes every initial value exactly 0
                  keep_dropout:bool=False, # leave dropout on (not recommended: it biases the PPO ratio and the KL)
-                 fast_gelu:bool=True, # GPT-2's Python `gelu_new` -> the same function in one kernel (`fuse_gelu`)
+                 fast_gelu:bool=True, # tanh-GELU modules (GPT-2's `gelu_new`) -> `TanhGELU`: the same function, faster (`fuse_gelu`)
                 ):
         super().__init__()
         _check_adapter(model, "policy"); _check_adapter(value_model, "critic")
@@ -801,6 +873,7 @@ class Agent(nn.Module):
             if value_model is not None: fuse_gelu(value_model)
         for m in (model, value_model):                # the last-layer tail's one-time check, now rather than inside a first pass
             if m is not None: _tail_of(_trunk(m))
+        if self._linear_head: _step_of(_trunk(model))  # and the decoding step's
         self.last_generate_temperature, self._last_response = None, None   # set by `generate`
 
     @property
@@ -903,6 +976,7 @@ class Agent(nn.Module):
                 us = torch.rand((max_new_tokens, B, 1), dtype=torch.float64, device=dev if generator is None else generator.device,
                                 generator=generator).to(dev)   # a CPU generator: the numbers of one draw per step
                 valid = torch.ones((), dtype=torch.bool, device=dev)   # the sampler's input check, read once after the loop
+            lean = _step_of(_unwrap(policy).base_model) if self._linear_head and not compile else None   # decoding steps through the blocks
             step_mask = None if bool(query_mask.all()) or _attention_free(policy) else mask   # no padding: no mask for 🤗 to check on the host
                                                           # at every step; a state-space model (Mamba) reads its one-token step's mask as the
                                                           # whole state's and would zero it: the prompt pass alone needs the mask there
@@ -923,7 +997,7 @@ class Agent(nn.Module):
                 if t == max_new_tokens - 1 or (len(eos) and bool(done.all())): break   # a host sync only when EOS can stop rows
                 _give(logits)                             # this step's logits are read: the next step writes into them
                 logits, h, cache = step(policy, self._linear_head, tok[:, None], None if step_mask is None else mask[:, :Q + t + 1], (n_real + t)[:, None],
-                                            torch.zeros((B, 1), dtype=torch.long, device=dev), cache=cache, use_cache=True, reuse=True)
+                                            torch.zeros((B, 1), dtype=torch.long, device=dev), cache=cache, use_cache=True, reuse=True, step=lean)
             _give(logits)
             if do_sample and not bool(valid): raise ValueError(_BAD_PROBS)
             out = Rollout(query=query, query_mask=query_mask, response=torch.stack(toks, 1),

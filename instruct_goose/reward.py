@@ -65,7 +65,7 @@ class RewardModel(nn.Module):
         self.trunk = getattr(model, "base_model", model)   # drop the LM head: hidden states only
         if getattr(model, "hf_device_map", None) and not hasattr(self.trunk, "hf_device_map"):
             self.trunk.hf_device_map = model.hf_device_map  # split with device_map: accelerate (and copies as a critic) must leave it split
-        fuse_gelu(self.trunk)                              # GPT-2's gelu_new as one kernel: the same function (01_agent)
+        fuse_gelu(self.trunk)                              # GPT-2's gelu_new, computed faster: the same function (01_agent)
         ctx = _max_positions(self.trunk)                  # None for models without a fixed context
         if max_length is None: max_length = min(512, ctx or 512)
         for k, v in (("max_length", max_length), ("batch_size", batch_size)):
