@@ -5,7 +5,8 @@ a Python-loop GAE, hand-written whitening and clipped losses), then compare.
     python benchmarks/naive_check.py --critic shared      # or separate; --quick for the small model
 
 What is compared (max abs difference):
-- rollout: sampling-time logprobs (KV cache) vs a full forward of the initial policy; reference logprobs; values;
+- rollout: sampling-time logprobs (KV cache) vs a full forward of the initial policy (with transformers' own modules
+  throughout: its GELU, attention, log-softmax; none of the library's faster forms); reference logprobs; values;
   reward-model scores; per-token KL; rewards; advantages (whitened); returns;
 - loss: after the iteration's update the policy has moved (ratio != 1); the library's policy loss, value loss,
   total loss, approx. KL and clip fraction on the whole rollout vs the naive ones under the updated weights.
@@ -44,12 +45,25 @@ def naive_loss(lp, v, old_lp, old_v, adv, ret, c):
             "approxkl": (old_lp - lp).mean(), "clipfrac": (pg2 > pg1).float().mean()}
 
 
+def plain(model):
+    """A copy of `model` with transformers' own activation modules: the library swaps GPT-2's `gelu_new` for a faster
+    form of the same function (`instruct_goose.agent.TanhGELU`); the naive side computes it as transformers does."""
+    from transformers.activations import ACT2FN
+    from instruct_goose.agent import TanhGELU
+    m = copy.deepcopy(model)
+    act = getattr(getattr(m, "config", None), "activation_function", "gelu_new")
+    for mod in m.modules():
+        for name, child in list(mod.named_children()):
+            if isinstance(child, TanhGELU): setattr(mod, name, ACT2FN[act])
+    return m
+
+
 @torch.no_grad()
 def check_iteration(eng, c:BenchConfig) -> dict:
     "Run one iteration of `eng` and compare with the naive recomputation; returns {name: max abs diff} and the values."
     agent, ref, rm = eng.agent, eng.ref, eng.rm
-    policy0 = copy.deepcopy(agent.policy).eval()
-    vtrunk0 = None if agent.shared_critic else copy.deepcopy(agent.value_model).eval()
+    policy0 = plain(agent.policy).eval()
+    vtrunk0 = None if agent.shared_critic else plain(agent.value_model).eval()
     vhead0 = copy.deepcopy(agent.value_head)
     with torch.enable_grad(): eng.iteration()
     b = eng.last
@@ -57,15 +71,15 @@ def check_iteration(eng, c:BenchConfig) -> dict:
     assert bool(b["query_mask"].all()) and bool(b["response_mask"].all()), "the check assumes no padding (fixed-length prompts, no EOS)"
     lp0, v0 = naive_forward(policy0, vtrunk0, vhead0, q, r, c.temperature)
     ids = torch.cat([q, r], 1); Q = q.shape[1]
-    ref_lp = torch.log_softmax(ref.lm(input_ids=ids).logits[:, Q - 1:-1].float() / c.temperature, -1).gather(-1, r[..., None]).squeeze(-1)
-    h = rm.trunk(input_ids=ids).last_hidden_state[:, -1]
+    ref_lp = torch.log_softmax(plain(ref.lm)(input_ids=ids).logits[:, Q - 1:-1].float() / c.temperature, -1).gather(-1, r[..., None]).squeeze(-1)
+    h = plain(rm.trunk)(input_ids=ids).last_hidden_state[:, -1]
     scores = (rm.head(h).squeeze(-1) - rm.norm_mean) / rm.norm_std
     kl = lp0 - ref_lp
     rewards = -c.kl_coef * kl; rewards[:, -1] += scores
     adv, ret = naive_gae(rewards, v0, c.gamma, c.lam)
     adv = (adv - adv.mean()) / torch.sqrt(adv.var(unbiased=True) + 1e-8)
     # after the update: the library's loss vs the naive one, same rollout, updated weights
-    lp1, v1 = naive_forward(agent.policy.eval(), None if agent.shared_critic else agent.value_model.eval(), agent.value_head, q, r, c.temperature)
+    lp1, v1 = naive_forward(plain(agent.policy).eval(), None if agent.shared_critic else plain(agent.value_model).eval(), agent.value_head, q, r, c.temperature)
     naive = naive_loss(lp1, v1, lp0, v0, adv, ret, c)
     lib = eng.eval_loss(b)
     diffs = {"logprobs (KV cache vs full pass)": (b["logprobs"] - lp0).abs().max(), "ref_logprobs": (b["ref_logprobs"] - ref_lp).abs().max(),
