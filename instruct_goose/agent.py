@@ -532,13 +532,21 @@ def _tail_as_last_layer(trunk, layer, tail, s:int, mask:Tensor):
 
 _tail_checked = weakref.WeakKeyDictionary()   # trunk -> did the tail reproduce it?
 
+def _probe(trunk):
+    "The one-time checks' input: 2 rows of 7 token ids, the first left-padded by 2 -> (ids, mask), on the trunk's device."
+    ids = torch.arange(14, device=next(trunk.parameters()).device).view(2, 7) * 7 % getattr(trunk.config, "vocab_size", 2)
+    mask = torch.ones_like(ids); mask[0, :2] = 0
+    return ids, mask
+
+def _agree(got:list, want:list, dtype) -> bool:
+    "Are the one-time checks' outputs 🤗's, up to rounding (1e-4 of their size in float32, 3e-2 in half precision)?"
+    tol = 1e-4 if dtype == torch.float32 else 3e-2
+    return all(g.shape == w.shape and bool(((g - w).abs().max() <= tol * w.abs().max().clamp(min=1)).item()) for g, w in zip(got, want))
+
 @torch.no_grad()
 def _check_tail(trunk, layer, tail) -> bool:
     "Does the tail give the trunk's own output at the read positions? (A padded 2-row batch, once per trunk.)"
-    p = next(trunk.parameters())
-    V = getattr(trunk.config, "vocab_size", 2)
-    ids = torch.arange(14, device=p.device).view(2, 7) * 7 % V
-    mask = torch.ones_like(ids); mask[0, :2] = 0
+    ids, mask = _probe(trunk)
     pos = (mask.cumsum(-1) - 1).clamp(min=0); s = 3
     def passes(last):                         # `last(mask)`: the context the last layer runs in (the tail, or as it is)
         with last(mask): h = _run_trunk(trunk, ids, mask, pos)[0][:, s:]                    # a pass over all 7 positions
@@ -549,8 +557,7 @@ def _check_tail(trunk, layer, tail) -> bool:
         with _eval_mode(trunk):
             want, got = passes(lambda m: nullcontext()), passes(lambda m: _tail_as_last_layer(trunk, layer, tail, s, m))
     except Exception: return False
-    tol = 1e-4 if p.dtype == torch.float32 else 3e-2
-    return all(g.shape == w.shape and bool(((g - w).abs().max() <= tol * w.abs().max().clamp(min=1)).item()) for g, w in zip(got, want))
+    return _agree(got, want, next(trunk.parameters()).dtype)
 
 def _has_dropout(module) -> bool:
     "Would `module` drop anything now? (nn.Dropout modules, and float probabilities such as Llama's `attention_dropout`.)"
@@ -733,22 +740,17 @@ _step_checked = weakref.WeakKeyDictionary()   # trunk -> did the step reproduce 
 @torch.no_grad()
 def _check_step(trunk, step) -> bool:
     "Do two decoding steps give 🤗's hidden states, after a padded prompt pass and after one without padding?"
-    p = next(trunk.parameters())
-    ids = torch.arange(14, device=p.device).view(2, 7) * 7 % getattr(trunk.config, "vocab_size", 2)
-    pos = torch.arange(7, device=p.device).expand(2, 7)
-    padded = torch.ones_like(ids); padded[0, :2] = 0
+    ids, padded = _probe(trunk)
     def steps(mask, fn):
         m = torch.ones_like(ids) if mask is None else mask
-        p_ = (m.cumsum(-1) - 1).clamp(min=0)
-        cache = _buffer_cache(_run_trunk(trunk, ids[:, :5], m[:, :5], p_[:, :5], use_cache=True)[1], 2)
-        return [_run_trunk(trunk, ids[:, t:t + 1], None if mask is None else m[:, :t + 1], p_[:, t:t + 1], cache=cache, use_cache=True, step=fn)[0].float()
+        pos = (m.cumsum(-1) - 1).clamp(min=0)
+        cache = _buffer_cache(_run_trunk(trunk, ids[:, :5], m[:, :5], pos[:, :5], use_cache=True)[1], 2)
+        return [_run_trunk(trunk, ids[:, t:t + 1], None if mask is None else m[:, :t + 1], pos[:, t:t + 1], cache=cache, use_cache=True, step=fn)[0].float()
                 for t in (5, 6)]
     try:
         with _eval_mode(trunk): pairs = [(steps(m, step), steps(m, None)) for m in (padded, None)]
     except Exception: return False
-    tol = 1e-4 if p.dtype == torch.float32 else 3e-2
-    return all(g.shape == w.shape and bool(((g - w).abs().max() <= tol * w.abs().max().clamp(min=1)).item())
-               for got, want in pairs for g, w in zip(got, want))
+    return all(_agree(got, want, next(trunk.parameters()).dtype) for got, want in pairs)
 
 def _step_of(trunk):
     "The decoding step's function for `trunk` where it reproduces 🤗's, else None (checked once per trunk; the structure at every call)."
