@@ -400,20 +400,22 @@ def _hooked(module) -> bool:
     return any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks or "forward" in vars(m)
                for m in module.modules())
 
-_free_logits = weakref.WeakKeyDictionary()      # LM head -> {shape: a free float32 buffer}: dropped with the model
+_free_logits = {}                               # shape -> a free float32 CPU buffer for logits; the two shapes used last
 
-def _take(head:nn.Module, shape:tuple) -> Tensor:
-    "A free buffer of `head`'s for logits of `shape`, or a new one; the pass that takes it gives it back (`_give`)."
-    free = _free_logits.setdefault(head, {})
-    out = free.pop(shape, None)
+def _take(shape:tuple) -> Tensor:
+    "A free buffer for logits of `shape`, or a new one; the pass that takes it gives it back (`_give`)."
+    out = _free_logits.pop(shape, None)
     if out is None: out = torch.empty(shape)
-    out._ig_free = free                          # where `_give` puts it back
+    out._ig_lent = True
     return out
+
+def _put(t:Tensor):
+    _free_logits[tuple(t.shape)] = t
+    while len(_free_logits) > 2: _free_logits.pop(next(iter(_free_logits)))   # the oldest shape goes
 
 def _give(t:Tensor):
     "Put a buffer from `_take` back (once); any other tensor is left alone."
-    free = t.__dict__.pop("_ig_free", None)
-    if free is not None: free[tuple(t.shape)] = t
+    if t.__dict__.pop("_ig_lent", False): _put(t)
 
 def _autocast() -> bool:
     f = getattr(torch, "is_autocast_enabled", None)
@@ -426,12 +428,12 @@ def _linear_into(x:Tensor, W:Tensor, b:Tensor|None, out:Tensor):
     else: torch.addmm(b, x2, W.t(), out=o2)
 
 class _LinearInto(torch.autograd.Function):
-    "`F.linear(x, W, b)` into a buffer of `head`'s; the backward pass reads the gradient (written into that buffer by `token_logprobs`), then gives it back."
+    "`F.linear(x, W, b)` into a reused buffer; the backward pass reads the gradient (written into that buffer by `token_logprobs`), then gives it back."
     @staticmethod
-    def forward(ctx, x, W, b, head):
-        out = _take(head, (*x.shape[:-1], W.shape[0])); del out._ig_free     # given back by the backward pass, not by the caller
+    def forward(ctx, x, W, b):
+        out = _take((*x.shape[:-1], W.shape[0])); del out._ig_lent   # given back by the backward pass, not by the caller
         _linear_into(x, W, b, out)
-        ctx.save_for_backward(x, W); ctx.out, ctx.free, ctx.has_bias = out, _free_logits[head], b is not None
+        ctx.save_for_backward(x, W); ctx.out, ctx.has_bias = out, b is not None
         return out
 
     @staticmethod
@@ -442,8 +444,8 @@ class _LinearInto(torch.autograd.Function):
         dx = (g2 @ W).view(x.shape) if ctx.needs_input_grad[0] else None
         dW = g2.t() @ x2 if ctx.needs_input_grad[1] else None
         db = g2.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
-        if ctx.out is not None: ctx.free[tuple(ctx.out.shape)] = ctx.out; ctx.out = None   # read: free for the next pass
-        return dx, dW, db, None
+        if ctx.out is not None: _put(ctx.out); ctx.out = None       # read: free for the next pass
+        return dx, dW, db
 
 def _head_logits(head:nn.Module, h:Tensor, reuse:bool) -> Tensor:
     "head(h); on a CPU, with `reuse`, into a reused buffer (a no-grad pass: the caller `_give`s it back)."
@@ -451,8 +453,8 @@ def _head_logits(head:nn.Module, h:Tensor, reuse:bool) -> Tensor:
     if (not reuse or _compiling() or type(head) is not nn.Linear or h.device.type != "cpu" or not W.dtype == h.dtype == torch.float32
         or _hooked(head) or _autocast()): return head(h)
     if torch.is_grad_enabled() and (h.requires_grad or W.requires_grad or (head.bias is not None and head.bias.requires_grad)):
-        return _LinearInto.apply(h, W, head.bias, head)
-    out = _take(head, (*h.shape[:-1], W.shape[0])); _linear_into(h, W, head.bias, out)
+        return _LinearInto.apply(h, W, head.bias)
+    out = _take((*h.shape[:-1], W.shape[0])); _linear_into(h, W, head.bias, out)
     return out
 
 
