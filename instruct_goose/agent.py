@@ -566,15 +566,26 @@ def _has_dropout(module) -> bool:
     return module.training and any((isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0) or any(getattr(m, a) > 0 for a in _dropout_fields(m))
                                    for m in module.modules())
 
+def _family_layers(trunk):
+    "(config, blocks) of a trunk of a family in `_TAILS`, without cross-attention or GPT-2's reordered attention; else (config, None)."
+    cfg = getattr(trunk, "config", None)
+    blocks = _TAILS.get(getattr(cfg, "model_type", None), (None,))[0]
+    layers = getattr(trunk, blocks, None) if blocks else None
+    ok = (isinstance(layers, nn.ModuleList) and len(layers) > 0
+          and not getattr(cfg, "add_cross_attention", False) and not getattr(cfg, "reorder_and_upcast_attn", False))
+    return cfg, (layers if ok else None)
+
+def _plain_block(layer, cfg) -> bool:
+    "Is `layer` its family's own block class (not a wrapper around it), without a sliding window?"
+    return type(layer).__name__ == _TAILS[cfg.model_type][1] and not _sliding(layer, cfg)
+
 def _tail_of(trunk):
     "(last layer, tail) where the last layer may run at the read positions only, else None."
-    cfg = getattr(trunk, "config", None)
-    blocks, block_class, tail = _TAILS.get(getattr(cfg, "model_type", None), (None, None, None))
-    layers = getattr(trunk, blocks, None) if blocks else None
-    if not isinstance(layers, nn.ModuleList) or len(layers) == 0: return None
-    layer = layers[-1]
-    if (type(layer).__name__ != block_class or _sliding(layer, cfg) or getattr(cfg, "add_cross_attention", False) or getattr(cfg, "reorder_and_upcast_attn", False)
-        or getattr(trunk, "gradient_checkpointing", False) or _hooked(layer) or _has_dropout(layer) or _compiling()): return None   # checked at every pass
+    cfg, layers = _family_layers(trunk)
+    if layers is None: return None
+    layer, tail = layers[-1], _TAILS[cfg.model_type][2]
+    if (not _plain_block(layer, cfg) or getattr(trunk, "gradient_checkpointing", False) or _hooked(layer) or _has_dropout(layer)
+        or _compiling()): return None   # checked at every pass
     if trunk not in _tail_checked: _tail_checked[trunk] = _check_tail(trunk, layer, tail)
     return (layer, tail) if _tail_checked[trunk] else None
 
@@ -756,12 +767,8 @@ def _check_step(trunk, step) -> bool:
 
 def _step_of(trunk):
     "The decoding step's function for `trunk` where it reproduces 🤗's, else None (checked once per trunk; the structure at every call)."
-    cfg = getattr(trunk, "config", None); mt = getattr(cfg, "model_type", None)
-    step = _STEPS.get(mt); blocks, block_class, _ = _TAILS.get(mt, (None, None, None))
-    layers = getattr(trunk, blocks, None) if blocks else None
-    if (step is None or not isinstance(layers, nn.ModuleList) or len(layers) == 0
-        or any(type(l).__name__ != block_class or _sliding(l, cfg) for l in layers)
-        or getattr(cfg, "add_cross_attention", False) or getattr(cfg, "reorder_and_upcast_attn", False)
+    cfg, layers = _family_layers(trunk); step = _STEPS.get(getattr(cfg, "model_type", None))
+    if (layers is None or step is None or not all(_plain_block(l, cfg) for l in layers)
         or _hooked(trunk) or _has_dropout(trunk) or _compiling()): return None
     if trunk not in _step_checked: _step_checked[trunk] = _check_step(trunk, step)
     return step if _step_checked[trunk] else None
