@@ -485,16 +485,21 @@ def _gpt2_tail(layer, h:Tensor, s:int, mask:Tensor, cache=None, position_embeddi
     x = h[:, s:] + attn.c_proj(o.transpose(1, 2).reshape(B, T - s, D))
     return x + layer.mlp(layer.ln_2(x))
 
+def _qk_norms(attn):
+    "Qwen3's per-head RMS norms of the new queries and keys, applied before the rotary embedding; the identity in Llama's block."
+    same = lambda x: x
+    return tuple(same if getattr(attn, n, None) is None else getattr(attn, n) for n in ("q_norm", "k_norm"))
+
 def _llama_tail(layer, h:Tensor, s:int, mask:Tensor, cache=None, position_embeddings=None) -> Tensor: # (B,T,D) -> (B,T-s,D)
-    "A `LlamaDecoderLayer` (or Qwen2's, Mistral's: the same block) at positions s.. only (rotary embeddings, grouped keys and values as in 🤗's)."
+    "A `LlamaDecoderLayer` (or Qwen2's, Mistral's, Qwen3's: the same block) at positions s.. only (rotary embeddings, grouped keys and values as in 🤗's)."
     import sys
     attn = layer.self_attn; B, T, _ = h.shape; hd = attn.head_dim
     rotate_half = sys.modules[type(attn).__module__].rotate_half
     cos, sin = (t[:, None] for t in position_embeddings)        # (B or 1, 1, T, hd)
     rope = lambda x, c, si: x * c + rotate_half(x) * si
-    a = layer.input_layernorm(h)
-    q = rope(attn.q_proj(a[:, s:]).view(B, T - s, -1, hd).transpose(1, 2), cos[:, :, s:], sin[:, :, s:])
-    k = rope(attn.k_proj(a).view(B, T, -1, hd).transpose(1, 2), cos, sin)
+    a = layer.input_layernorm(h); q_norm, k_norm = _qk_norms(attn)
+    q = rope(q_norm(attn.q_proj(a[:, s:]).view(B, T - s, -1, hd)).transpose(1, 2), cos[:, :, s:], sin[:, :, s:])
+    k = rope(k_norm(attn.k_proj(a).view(B, T, -1, hd)).transpose(1, 2), cos, sin)
     k, v = _cached(cache, k, attn.v_proj(a).view(B, T, -1, hd).transpose(1, 2), attn.layer_idx)
     g = attn.num_key_value_groups
     if g > 1: k, v = k.repeat_interleave(g, dim=1), v.repeat_interleave(g, dim=1)   # head i reads key/value head i // g
@@ -510,7 +515,8 @@ def _cached(cache, k:Tensor, v:Tensor, layer_idx:int):
     return k, v
 
 _TAILS = {"gpt2": ("h", "GPT2Block", _gpt2_tail), "llama": ("layers", "LlamaDecoderLayer", _llama_tail),   # model_type: (blocks, block class, tail)
-          "qwen2": ("layers", "Qwen2DecoderLayer", _llama_tail), "mistral": ("layers", "MistralDecoderLayer", _llama_tail)}   # Llama's block
+          "qwen2": ("layers", "Qwen2DecoderLayer", _llama_tail), "mistral": ("layers", "MistralDecoderLayer", _llama_tail),   # Llama's block
+          "qwen3": ("layers", "Qwen3DecoderLayer", _llama_tail)}   # Llama's block with q_norm and k_norm
 
 def _sliding(layer, cfg) -> bool:
     "Does the last layer attend through a sliding window (Qwen2 sets one per layer, Mistral one for all)? The tail's mask is fully causal."
@@ -730,7 +736,7 @@ def _gpt2_step(trunk, ids:Tensor, pos:Tensor, mask:Tensor|None, cache) -> Tensor
     return trunk.ln_f(x)
 
 def _llama_step(trunk, ids:Tensor, pos:Tensor, mask:Tensor|None, cache) -> Tensor: # (B,1) new ids -> (B,1,D) final hidden states
-    "One decoding step of a `LlamaModel` (Qwen2's, Mistral's: the same block): rotary embeddings, grouped keys and values."
+    "One decoding step of a `LlamaModel` (Qwen2's, Mistral's, Qwen3's: the same block): rotary embeddings, grouped keys and values."
     import sys
     x = trunk.embed_tokens(ids)
     cos, sin = (t[:, None] for t in trunk.rotary_emb(x, pos))           # (B,1,1,hd)
@@ -738,8 +744,8 @@ def _llama_step(trunk, ids:Tensor, pos:Tensor, mask:Tensor|None, cache) -> Tenso
     for layer in trunk.layers:
         attn = layer.self_attn; B = x.shape[0]; hd = attn.head_dim
         rotate_half = sys.modules[type(attn).__module__].rotate_half
-        a = layer.input_layernorm(x)
-        q = attn.q_proj(a).view(B, 1, -1, hd).transpose(1, 2); k = attn.k_proj(a).view(B, 1, -1, hd).transpose(1, 2)
+        a = layer.input_layernorm(x); q_norm, k_norm = _qk_norms(attn)
+        q = q_norm(attn.q_proj(a).view(B, 1, -1, hd)).transpose(1, 2); k = k_norm(attn.k_proj(a).view(B, 1, -1, hd)).transpose(1, 2)
         q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
         k, v = cache.update(k, attn.v_proj(a).view(B, 1, -1, hd).transpose(1, 2), attn.layer_idx)
         o = F.scaled_dot_product_attention(q, k, v, attn_mask=see, scale=attn.scaling, enable_gqa=attn.num_key_value_groups > 1)
@@ -747,7 +753,7 @@ def _llama_step(trunk, ids:Tensor, pos:Tensor, mask:Tensor|None, cache) -> Tenso
         x = x + layer.mlp(layer.post_attention_layernorm(x))
     return trunk.norm(x)
 
-_STEPS = {"gpt2": _gpt2_step, "llama": _llama_step, "qwen2": _llama_step, "mistral": _llama_step}
+_STEPS = {"gpt2": _gpt2_step, "llama": _llama_step, "qwen2": _llama_step, "mistral": _llama_step, "qwen3": _llama_step}
 _step_checked = weakref.WeakKeyDictionary()   # trunk -> did the step reproduce 🤗's?
 
 @torch.no_grad()
