@@ -507,6 +507,31 @@ def _llama_tail(layer, h:Tensor, s:int, mask:Tensor, cache=None, position_embedd
     x = h[:, s:] + attn.o_proj(o.transpose(1, 2).reshape(B, T - s, -1))
     return x + layer.mlp(layer.post_attention_layernorm(x))
 
+def _rope_part(x:Tensor, cos:Tensor, sin:Tensor, rotate_half) -> Tensor:
+    "The rotary embedding on the first `cos.shape[-1]` features of each head (all of them in Llama's block, a part in Pythia's), the rest as it is."
+    r = cos.shape[-1]
+    if r == x.shape[-1]: return x * cos + rotate_half(x) * sin
+    return torch.cat([x[..., :r] * cos + rotate_half(x[..., :r]) * sin, x[..., r:]], -1)
+
+def _neox_block(layer, h:Tensor, o:Tensor) -> Tensor:
+    "A `GPTNeoXLayer`'s residuals, given its attention output `o` at the positions of `h`: parallel (Pythia's) or sequential."
+    if layer.use_parallel_residual: return h + o + layer.mlp(layer.post_attention_layernorm(h))
+    x = h + o
+    return x + layer.mlp(layer.post_attention_layernorm(x))
+
+def _neox_tail(layer, h:Tensor, s:int, mask:Tensor, cache=None, position_embeddings=None) -> Tensor: # (B,T,D) -> (B,T-s,D)
+    "A `GPTNeoXLayer` (Pythia's block) at positions s.. only: one fused projection to each head's query, key and value, a rotary embedding on part of each head."
+    import sys
+    attn = layer.attention; B, T, D = h.shape; hd = attn.head_size
+    rotate_half = sys.modules[type(attn).__module__].rotate_half
+    cos, sin = (t[:, None] for t in position_embeddings)        # (B or 1, 1, T, rotary dims)
+    a = layer.input_layernorm(h)                                 # the fused projection runs everywhere (its query rows are interleaved per head)
+    q, k, v = attn.query_key_value(a).view(B, T, -1, 3 * hd).transpose(1, 2).chunk(3, dim=-1)
+    q = _rope_part(q[:, :, s:], cos[:, :, s:], sin[:, :, s:], rotate_half); k = _rope_part(k, cos, sin, rotate_half)
+    k, v = _cached(cache, k, v, attn.layer_idx)
+    o = F.scaled_dot_product_attention(q, k, v, attn_mask=_tail_mask(mask, s), scale=attn.scaling)
+    return _neox_block(layer, h[:, s:], attn.dense(o.transpose(1, 2).reshape(B, T - s, D)))
+
 def _cached(cache, k:Tensor, v:Tensor, layer_idx:int):
     "Keys and values (B,H,T,hd) of a prompt pass into the (empty) KV cache, as the attention module would."
     if cache is None: return k, v
@@ -516,7 +541,8 @@ def _cached(cache, k:Tensor, v:Tensor, layer_idx:int):
 
 _TAILS = {"gpt2": ("h", "GPT2Block", _gpt2_tail), "llama": ("layers", "LlamaDecoderLayer", _llama_tail),   # model_type: (blocks, block class, tail)
           "qwen2": ("layers", "Qwen2DecoderLayer", _llama_tail), "mistral": ("layers", "MistralDecoderLayer", _llama_tail),   # Llama's block
-          "qwen3": ("layers", "Qwen3DecoderLayer", _llama_tail)}   # Llama's block with q_norm and k_norm
+          "qwen3": ("layers", "Qwen3DecoderLayer", _llama_tail),   # Llama's block with q_norm and k_norm
+          "gpt_neox": ("layers", "GPTNeoXLayer", _neox_tail)}
 
 def _sliding(layer, cfg) -> bool:
     "Does the last layer attend through a sliding window (Qwen2 sets one per layer, Mistral one for all)? The tail's mask is fully causal."
@@ -530,7 +556,7 @@ def _tail_as_last_layer(trunk, layer, tail, s:int, mask:Tensor):
     def forward(*args, **kwargs):
         a = sig.bind(layer, *args, **kwargs).arguments            # the block's arguments by name, however the trunk passed them
         a.update(a.pop("kwargs", {}))
-        h, cache = a["hidden_states"], a.get("cache", a.get("past_key_values"))
+        h, cache = a["hidden_states"], a.get("cache", a.get("past_key_values", a.get("layer_past")))   # GPT-NeoX: layer_past
         out = tail(layer, h, s, mask.to(h.device), cache=cache if a.get("use_cache", cache is not None) else None,
                    position_embeddings=a.get("position_embeddings"))
         return torch.cat([h[:, :s].detach(), out], 1)
@@ -753,7 +779,22 @@ def _llama_step(trunk, ids:Tensor, pos:Tensor, mask:Tensor|None, cache) -> Tenso
         x = x + layer.mlp(layer.post_attention_layernorm(x))
     return trunk.norm(x)
 
-_STEPS = {"gpt2": _gpt2_step, "llama": _llama_step, "qwen2": _llama_step, "mistral": _llama_step, "qwen3": _llama_step}
+def _neox_step(trunk, ids:Tensor, pos:Tensor, mask:Tensor|None, cache) -> Tensor: # (B,1) new ids -> (B,1,D) final hidden states
+    "One decoding step of a `GPTNeoXModel` (Pythia's): fused query/key/value per head, a rotary embedding on part of each head, parallel or sequential residuals."
+    import sys
+    x = trunk.embed_in(ids)
+    cos, sin = (t[:, None] for t in trunk.rotary_emb(x, pos))           # (B,1,1,rotary dims)
+    see = None if mask is None else mask.bool()[:, None, None, :]
+    for layer in trunk.layers:
+        attn = layer.attention; B, _, D = x.shape; hd = attn.head_size
+        rotate_half = sys.modules[type(attn).__module__].rotate_half
+        q, k, v = attn.query_key_value(layer.input_layernorm(x)).view(B, 1, -1, 3 * hd).transpose(1, 2).chunk(3, dim=-1)
+        k, v = cache.update(_rope_part(k, cos, sin, rotate_half), v, attn.layer_idx)
+        o = F.scaled_dot_product_attention(_rope_part(q, cos, sin, rotate_half), k, v, attn_mask=see, scale=attn.scaling)
+        x = _neox_block(layer, x, attn.dense(o.transpose(1, 2).reshape(B, 1, D)))
+    return trunk.final_layer_norm(x)
+
+_STEPS = {"gpt2": _gpt2_step, "llama": _llama_step, "qwen2": _llama_step, "mistral": _llama_step, "qwen3": _llama_step, "gpt_neox": _neox_step}
 _step_checked = weakref.WeakKeyDictionary()   # trunk -> did the step reproduce 🤗's?
 
 @torch.no_grad()
