@@ -422,10 +422,15 @@ def _autocast() -> bool:
     try: return bool(f("cpu"))
     except TypeError: return torch.is_autocast_cpu_enabled()   # an older torch
 
+_HEAD_BLOCK_BYTES = 2**20                       # the LM head's weight in blocks of about 1 MiB of rows (at least 128 rows)
+
 def _linear_into(x:Tensor, W:Tensor, b:Tensor|None, out:Tensor):
+    "`out = x @ W.T + b`, one block of W's rows (of the vocabulary) at a time: each block's product goes straight into its columns of `out`."
     x2, o2 = x.reshape(-1, x.shape[-1]), out.view(-1, W.shape[0])
-    if b is None: torch.mm(x2, W.t(), out=o2)
-    else: torch.addmm(b, x2, W.t(), out=o2)
+    n = max(128, _HEAD_BLOCK_BYTES // (W.shape[1] * W.element_size()))
+    for i in range(0, W.shape[0], n):
+        if b is None: torch.mm(x2, W[i:i + n].t(), out=o2[:, i:i + n])
+        else: torch.addmm(b[i:i + n], x2, W[i:i + n].t(), out=o2[:, i:i + n])
 
 class _LinearInto(torch.autograd.Function):
     "`F.linear(x, W, b)` into a reused buffer; the backward pass reads the gradient (written into that buffer by `token_logprobs`), then gives it back."
