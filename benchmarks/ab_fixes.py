@@ -1,9 +1,10 @@
 """A/B inside one process: the reference configuration's PPO iteration with the library as it is, and with one of
-session 25's CPU fixes switched off at a time, iterations interleaved (so every variant meets the same machine state).
+the CPU fixes of sessions 25-26 switched off at a time, iterations interleaved (so every variant meets the same machine state).
 
 - `gelu`: fix 19 off, i.e. PyTorch's one-kernel tanh GELU (`GELUTanh`) instead of `TanhGELU`;
 - `buffer`: fix 20 off, i.e. the LM head's logits as a fresh tensor in every pass;
-- `step`: fix 21 off, i.e. `generate`'s decoding steps through 🤗's forward pass.
+- `step`: fix 21 off, i.e. `generate`'s decoding steps through 🤗's forward pass;
+- `blocks`: fix 22 off, i.e. the LM head's product as one call over the whole (V, D) weight.
 
     python benchmarks/ab_fixes.py                       # shared trunk, 4 rounds
     python benchmarks/ab_fixes.py --critic separate --rounds 6
@@ -35,6 +36,11 @@ def main():
     roots = [m for m in (eng.agent, eng.ref, eng.rm) if m is not None]
     trunk = A._unwrap(eng.agent.policy).base_model
     head_logits, state = A._head_logits, {}
+    blocked = A._linear_into
+    def one_call(x, W, b, out):                                   # fix 22 off: one product over the whole weight
+        x2, o2 = x.reshape(-1, x.shape[-1]), out.view(-1, W.shape[0])
+        if b is None: torch.mm(x2, W.t(), out=o2)
+        else: torch.addmm(b, x2, W.t(), out=o2)
     A._head_logits = lambda head, h, reuse: head_logits(head, h, reuse and state["buffer"])
     def configure(off:str|None):
         new = off != "gelu"
@@ -44,7 +50,8 @@ def main():
                     if type(child) in (GELUTanh, A.TanhGELU): setattr(m, name, A.TanhGELU() if new else GELUTanh())
         state["buffer"] = off != "buffer"
         A._step_checked[trunk] = off != "step" and A._check_step(trunk, A._STEPS[trunk.config.model_type])
-    variants = [None, "gelu", "buffer", "step"]
+        A._linear_into = one_call if off == "blocks" else blocked
+    variants = [None, "gelu", "buffer", "step", "blocks"]
     for v in variants: configure(v); eng.iteration()            # warm-up, every path once
     res = {v: [] for v in variants}
     for r in range(args.rounds):
