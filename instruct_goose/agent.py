@@ -490,6 +490,12 @@ def _gpt2_tail(layer, h:Tensor, s:int, mask:Tensor, cache=None, position_embeddi
     x = h[:, s:] + attn.c_proj(o.transpose(1, 2).reshape(B, T - s, D))
     return x + layer.mlp(layer.ln_2(x))
 
+def _rope_part(x:Tensor, cos:Tensor, sin:Tensor, rotate_half) -> Tensor:
+    "The rotary embedding on the first `cos.shape[-1]` features of each head (all of them in Llama's block, a part in Pythia's), the rest as it is."
+    r = cos.shape[-1]
+    if r == x.shape[-1]: return x * cos + rotate_half(x) * sin
+    return torch.cat([x[..., :r] * cos + rotate_half(x[..., :r]) * sin, x[..., r:]], -1)
+
 def _qk_norms(attn):
     "Qwen3's per-head RMS norms of the new queries and keys, applied before the rotary embedding; the identity in Llama's block."
     same = lambda x: x
@@ -501,7 +507,7 @@ def _llama_tail(layer, h:Tensor, s:int, mask:Tensor, cache=None, position_embedd
     attn = layer.self_attn; B, T, _ = h.shape; hd = attn.head_dim
     rotate_half = sys.modules[type(attn).__module__].rotate_half
     cos, sin = (t[:, None] for t in position_embeddings)        # (B or 1, 1, T, hd)
-    rope = lambda x, c, si: x * c + rotate_half(x) * si
+    rope = lambda x, c, si: _rope_part(x, c, si, rotate_half)
     a = layer.input_layernorm(h); q_norm, k_norm = _qk_norms(attn)
     q = rope(q_norm(attn.q_proj(a[:, s:]).view(B, T - s, -1, hd)).transpose(1, 2), cos[:, :, s:], sin[:, :, s:])
     k = rope(k_norm(attn.k_proj(a).view(B, T, -1, hd)).transpose(1, 2), cos, sin)
@@ -511,12 +517,6 @@ def _llama_tail(layer, h:Tensor, s:int, mask:Tensor, cache=None, position_embedd
     o = F.scaled_dot_product_attention(q, k, v, attn_mask=_tail_mask(mask, s), scale=attn.scaling)
     x = h[:, s:] + attn.o_proj(o.transpose(1, 2).reshape(B, T - s, -1))
     return x + layer.mlp(layer.post_attention_layernorm(x))
-
-def _rope_part(x:Tensor, cos:Tensor, sin:Tensor, rotate_half) -> Tensor:
-    "The rotary embedding on the first `cos.shape[-1]` features of each head (all of them in Llama's block, a part in Pythia's), the rest as it is."
-    r = cos.shape[-1]
-    if r == x.shape[-1]: return x * cos + rotate_half(x) * sin
-    return torch.cat([x[..., :r] * cos + rotate_half(x[..., :r]) * sin, x[..., r:]], -1)
 
 def _neox_block(layer, h:Tensor, o:Tensor) -> Tensor:
     "A `GPTNeoXLayer`'s residuals, given its attention output `o` at the positions of `h`: parallel (Pythia's) or sequential."
@@ -777,7 +777,7 @@ def _llama_step(trunk, ids:Tensor, pos:Tensor, mask:Tensor|None, cache) -> Tenso
         rotate_half = sys.modules[type(attn).__module__].rotate_half
         a = layer.input_layernorm(x); q_norm, k_norm = _qk_norms(attn)
         q = q_norm(attn.q_proj(a).view(B, 1, -1, hd)).transpose(1, 2); k = k_norm(attn.k_proj(a).view(B, 1, -1, hd)).transpose(1, 2)
-        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+        q, k = _rope_part(q, cos, sin, rotate_half), _rope_part(k, cos, sin, rotate_half)
         k, v = cache.update(k, attn.v_proj(a).view(B, 1, -1, hd).transpose(1, 2), attn.layer_idx)
         o = F.scaled_dot_product_attention(q, k, v, attn_mask=see, scale=attn.scaling, enable_gqa=attn.num_key_value_groups > 1)
         x = x + attn.o_proj(o.transpose(1, 2).reshape(B, 1, -1))
