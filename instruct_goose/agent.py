@@ -490,6 +490,11 @@ def _gpt2_tail(layer, h:Tensor, s:int, mask:Tensor, cache=None, position_embeddi
     x = h[:, s:] + attn.c_proj(o.transpose(1, 2).reshape(B, T - s, D))
     return x + layer.mlp(layer.ln_2(x))
 
+def _rotate_half_of(attn):
+    "The `rotate_half` of the attention module's own modeling file (Llama's, Qwen2's, Pythia's, ...)."
+    import sys
+    return sys.modules[type(attn).__module__].rotate_half
+
 def _rope_part(x:Tensor, cos:Tensor, sin:Tensor, rotate_half) -> Tensor:
     "The rotary embedding on the first `cos.shape[-1]` features of each head (all of them in Llama's block, a part in Pythia's), the rest as it is."
     r = cos.shape[-1]
@@ -503,9 +508,8 @@ def _qk_norms(attn):
 
 def _llama_tail(layer, h:Tensor, s:int, mask:Tensor, cache=None, position_embeddings=None) -> Tensor: # (B,T,D) -> (B,T-s,D)
     "A `LlamaDecoderLayer` (or Qwen2's, Mistral's, Qwen3's: the same block) at positions s.. only (rotary embeddings, grouped keys and values as in 🤗's)."
-    import sys
     attn = layer.self_attn; B, T, _ = h.shape; hd = attn.head_dim
-    rotate_half = sys.modules[type(attn).__module__].rotate_half
+    rotate_half = _rotate_half_of(attn)
     cos, sin = (t[:, None] for t in position_embeddings)        # (B or 1, 1, T, hd)
     rope = lambda x, c, si: _rope_part(x, c, si, rotate_half)
     a = layer.input_layernorm(h); q_norm, k_norm = _qk_norms(attn)
@@ -526,9 +530,8 @@ def _neox_block(layer, h:Tensor, o:Tensor) -> Tensor:
 
 def _neox_tail(layer, h:Tensor, s:int, mask:Tensor, cache=None, position_embeddings=None) -> Tensor: # (B,T,D) -> (B,T-s,D)
     "A `GPTNeoXLayer` (Pythia's block) at positions s.. only: one fused projection to each head's query, key and value, a rotary embedding on part of each head."
-    import sys
     attn = layer.attention; B, T, D = h.shape; hd = attn.head_size
-    rotate_half = sys.modules[type(attn).__module__].rotate_half
+    rotate_half = _rotate_half_of(attn)
     cos, sin = (t[:, None] for t in position_embeddings)        # (B or 1, 1, T, rotary dims)
     a = layer.input_layernorm(h)                                 # the fused projection runs everywhere (its query rows are interleaved per head)
     q, k, v = attn.query_key_value(a).view(B, T, -1, 3 * hd).transpose(1, 2).chunk(3, dim=-1)
@@ -768,13 +771,12 @@ def _gpt2_step(trunk, ids:Tensor, pos:Tensor, mask:Tensor|None, cache) -> Tensor
 
 def _llama_step(trunk, ids:Tensor, pos:Tensor, mask:Tensor|None, cache) -> Tensor: # (B,1) new ids -> (B,1,D) final hidden states
     "One decoding step of a `LlamaModel` (Qwen2's, Mistral's, Qwen3's: the same block): rotary embeddings, grouped keys and values."
-    import sys
     x = trunk.embed_tokens(ids)
     cos, sin = (t[:, None] for t in trunk.rotary_emb(x, pos))           # (B,1,1,hd)
     see = None if mask is None else mask.bool()[:, None, None, :]
     for layer in trunk.layers:
         attn = layer.self_attn; B = x.shape[0]; hd = attn.head_dim
-        rotate_half = sys.modules[type(attn).__module__].rotate_half
+        rotate_half = _rotate_half_of(attn)
         a = layer.input_layernorm(x); q_norm, k_norm = _qk_norms(attn)
         q = q_norm(attn.q_proj(a).view(B, 1, -1, hd)).transpose(1, 2); k = k_norm(attn.k_proj(a).view(B, 1, -1, hd)).transpose(1, 2)
         q, k = _rope_part(q, cos, sin, rotate_half), _rope_part(k, cos, sin, rotate_half)
@@ -786,13 +788,12 @@ def _llama_step(trunk, ids:Tensor, pos:Tensor, mask:Tensor|None, cache) -> Tenso
 
 def _neox_step(trunk, ids:Tensor, pos:Tensor, mask:Tensor|None, cache) -> Tensor: # (B,1) new ids -> (B,1,D) final hidden states
     "One decoding step of a `GPTNeoXModel` (Pythia's): fused query/key/value per head, a rotary embedding on part of each head, parallel or sequential residuals."
-    import sys
     x = trunk.embed_in(ids)
     cos, sin = (t[:, None] for t in trunk.rotary_emb(x, pos))           # (B,1,1,rotary dims)
     see = None if mask is None else mask.bool()[:, None, None, :]
     for layer in trunk.layers:
         attn = layer.attention; B, _, D = x.shape; hd = attn.head_size
-        rotate_half = sys.modules[type(attn).__module__].rotate_half
+        rotate_half = _rotate_half_of(attn)
         q, k, v = attn.query_key_value(layer.input_layernorm(x)).view(B, 1, -1, 3 * hd).transpose(1, 2).chunk(3, dim=-1)
         k, v = cache.update(_rope_part(k, cos, sin, rotate_half), v, attn.layer_idx)
         o = F.scaled_dot_product_attention(_rope_part(q, cos, sin, rotate_half), k, v, attn_mask=see, scale=attn.scaling)
