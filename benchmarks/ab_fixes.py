@@ -1,10 +1,11 @@
 """A/B inside one process: the reference configuration's PPO iteration with the library as it is, and with one of
-the CPU fixes of sessions 25-26 switched off at a time, iterations interleaved (so every variant meets the same machine state).
+the CPU fixes of sessions 25-27 switched off at a time, iterations interleaved (so every variant meets the same machine state).
 
 - `gelu`: fix 19 off, i.e. PyTorch's one-kernel tanh GELU (`GELUTanh`) instead of `TanhGELU`;
 - `buffer`: fix 20 off, i.e. the LM head's logits as a fresh tensor in every pass;
 - `step`: fix 21 off, i.e. `generate`'s decoding steps through 🤗's forward pass;
-- `blocks`: fix 22 off, i.e. the LM head's product as one call over the whole (V, D) weight.
+- `blocks`: fix 22 off, i.e. the LM head's product as one call over the whole (V, D) weight;
+- `attend`: fix 23 off, i.e. the decoding steps' attention through `scaled_dot_product_attention` on the cache's filled view.
 
     python benchmarks/ab_fixes.py                       # shared trunk, 4 rounds
     python benchmarks/ab_fixes.py --critic separate --rounds 6
@@ -36,7 +37,9 @@ def main():
     roots = [m for m in (eng.agent, eng.ref, eng.rm) if m is not None]
     trunk = A._unwrap(eng.agent.policy).base_model
     head_logits, state = A._head_logits, {}
-    blocked = A._linear_into
+    blocked, attend = A._linear_into, A._step_attention
+    def fused(cache, i, q, k, v, see, scale):                     # fix 23 off: the fused kernel on the filled view
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=see, scale=scale, enable_gqa=q.shape[1] != k.shape[1])
     def one_call(x, W, b, out):                                   # fix 22 off: one product over the whole weight
         x2, o2 = x.reshape(-1, x.shape[-1]), out.view(-1, W.shape[0])
         if b is None: torch.mm(x2, W.t(), out=o2)
@@ -51,7 +54,8 @@ def main():
         state["buffer"] = off != "buffer"
         A._step_checked[trunk] = off != "step" and A._check_step(trunk, A._STEPS[trunk.config.model_type])
         A._linear_into = one_call if off == "blocks" else blocked
-    variants = [None, "gelu", "buffer", "step", "blocks"]
+        A._step_attention = fused if off == "attend" else attend
+    variants = [None, "gelu", "buffer", "step", "blocks", "attend"]
     for v in variants: configure(v); eng.iteration()            # warm-up, every path once
     res = {v: [] for v in variants}
     for r in range(args.rounds):

@@ -731,7 +731,7 @@ if _DynamicLayer is not None:
             super().__init__()
             self.lazy_initialization(keys, values)
             B, H, L, _ = keys.shape
-            self._k = keys.new_empty(B, H, capacity, keys.shape[-1]); self._v = values.new_empty(B, H, capacity, values.shape[-1])
+            self._k = keys.new_zeros(B, H, capacity, keys.shape[-1]); self._v = values.new_zeros(B, H, capacity, values.shape[-1])   # zeros: finite where unfilled
             self._k[:, :, :L] = keys; self._v[:, :, :L] = values
             self.keys, self.values = self._k[:, :, :L], self._v[:, :, :L]
 
@@ -753,6 +753,24 @@ def _buffer_cache(cache, extra:int):
             except (TypeError, AttributeError): return cache   # another transformers' DynamicLayer: keep the model's own cache
     return cache
 
+def _step_attention(cache, i:int, # the cache and the layer's index in it
+                    q:Tensor, k:Tensor, v:Tensor, # (B,H,1,hd) one new query per row; (B,Hkv,n,hd) keys and values from `cache.update`
+                    see:Tensor|None, # (B,1,1,n) bool, the keys each row may attend to (None: all n)
+                    scale:float,
+                   ) -> Tensor: # (B,H,1,hd)
+    "A decoding step's attention: two products over layer i's whole buffer on a CPU once it is half filled, else `scaled_dot_product_attention` on the filled view."
+    layers = getattr(cache, "layers", None)
+    layer = layers[i] if isinstance(layers, list) and i < len(layers) else None
+    B, H, _, hd = q.shape; n = k.shape[-2]
+    if (_DynamicLayer is None or type(layer) is not _BufferedLayer or k.data_ptr() != layer._k.data_ptr() or 2 * n < layer._k.shape[-2]
+        or q.device.type != "cpu" or q.dtype != torch.float32 or torch.is_grad_enabled() or _autocast() or _compiling()):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=see, scale=scale, enable_gqa=H != k.shape[1])
+    K, V = layer._k, layer._v; Hk, S = K.shape[1], K.shape[-2]
+    b = q.new_zeros(B, 1, 1, S); b[..., n:] = float("-inf")             # the unfilled positions
+    if see is not None: b[..., :n].masked_fill_(~see, float("-inf"))   # padding
+    s = torch.matmul(q.reshape(B, Hk, H // Hk, hd), K.transpose(-1, -2)).mul_(scale).add_(b)   # (B,Hkv,H/Hkv,S): query heads grouped by key head
+    return torch.matmul(s.softmax(-1), V).view(B, H, 1, hd)
+
 
 # %% ../nbs/01_agent.ipynb #8c21bc9f
 def _gpt2_step(trunk, ids:Tensor, pos:Tensor, mask:Tensor|None, cache) -> Tensor: # (B,1) new ids -> (B,1,D) final hidden states
@@ -764,7 +782,7 @@ def _gpt2_step(trunk, ids:Tensor, pos:Tensor, mask:Tensor|None, cache) -> Tensor
         q, k, v = attn.c_attn(layer.ln_1(x)).split(D, -1)
         heads = lambda t: t.view(B, 1, H, D // H).transpose(1, 2)
         k, v = cache.update(heads(k), heads(v), attn.layer_idx)
-        o = F.scaled_dot_product_attention(heads(q), k, v, attn_mask=see, scale=attn.scaling)
+        o = _step_attention(cache, attn.layer_idx, heads(q), k, v, see, attn.scaling)
         x = x + attn.c_proj(o.transpose(1, 2).reshape(B, 1, D))
         x = x + layer.mlp(layer.ln_2(x))
     return trunk.ln_f(x)
@@ -781,7 +799,7 @@ def _llama_step(trunk, ids:Tensor, pos:Tensor, mask:Tensor|None, cache) -> Tenso
         q = q_norm(attn.q_proj(a).view(B, 1, -1, hd)).transpose(1, 2); k = k_norm(attn.k_proj(a).view(B, 1, -1, hd)).transpose(1, 2)
         q, k = _rope_part(q, cos, sin, rotate_half), _rope_part(k, cos, sin, rotate_half)
         k, v = cache.update(k, attn.v_proj(a).view(B, 1, -1, hd).transpose(1, 2), attn.layer_idx)
-        o = F.scaled_dot_product_attention(q, k, v, attn_mask=see, scale=attn.scaling, enable_gqa=attn.num_key_value_groups > 1)
+        o = _step_attention(cache, attn.layer_idx, q, k, v, see, attn.scaling)
         x = x + attn.o_proj(o.transpose(1, 2).reshape(B, 1, -1))
         x = x + layer.mlp(layer.post_attention_layernorm(x))
     return trunk.norm(x)
@@ -796,7 +814,7 @@ def _neox_step(trunk, ids:Tensor, pos:Tensor, mask:Tensor|None, cache) -> Tensor
         rotate_half = _rotate_half_of(attn)
         q, k, v = attn.query_key_value(layer.input_layernorm(x)).view(B, 1, -1, 3 * hd).transpose(1, 2).chunk(3, dim=-1)
         k, v = cache.update(_rope_part(k, cos, sin, rotate_half), v, attn.layer_idx)
-        o = F.scaled_dot_product_attention(_rope_part(q, cos, sin, rotate_half), k, v, attn_mask=see, scale=attn.scaling)
+        o = _step_attention(cache, attn.layer_idx, _rope_part(q, cos, sin, rotate_half), k, v, see, attn.scaling)
         x = _neox_block(layer, x, attn.dense(o.transpose(1, 2).reshape(B, 1, D)))
     return trunk.final_layer_norm(x)
 
