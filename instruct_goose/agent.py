@@ -184,8 +184,8 @@ def _compiling() -> bool:
 _GELU_C, _GELU_K = 2 * math.sqrt(2 / math.pi), 0.044715       # gelu(x) = x sigmoid(u), u = C (x + K x^3)
 
 def _gelu_sigmoid(x:Tensor, keep:bool=False):
-    "x * sigmoid(u(x)) in five passes over x's memory; `keep`: also return sigmoid(u) (for the backward pass)."
-    s = torch.mul(x, x); s.mul_(_GELU_C * _GELU_K).add_(_GELU_C).mul_(x).sigmoid_()   # sigmoid(C x + C K x^3)
+    "x * sigmoid(u(x)) in four passes over x's memory; `keep`: also return sigmoid(u) (for the backward pass)."
+    s = torch.addcmul(x.new_full((), _GELU_C), x, x, value=_GELU_C * _GELU_K).mul_(x).sigmoid_()   # sigmoid((C + C K x^2) x)
     return (x * s, s) if keep else s.mul_(x)
 
 class _GeluTanh(torch.autograd.Function):
@@ -199,10 +199,10 @@ class _GeluTanh(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g):
-        x, s = ctx.saved_tensors                                                 # one new tensor, written in place:
-        d = torch.mul(x, x); d.mul_(3 * _GELU_C * _GELU_K).add_(_GELU_C).mul_(x)  # x u'(x) = x C (1 + 3 K x^2)
+        x, s = ctx.saved_tensors                                                 # one new tensor, written in place, five passes:
+        d = torch.addcmul(x.new_full((), _GELU_C), x, x, value=3 * _GELU_C * _GELU_K).mul_(x)   # x u'(x) = x C (1 + 3 K x^2)
         d.addcmul_(d, s, value=-1)                                               # x u' (1 - s)
-        return d.mul_(s).add_(s).mul_(g)                                         # (s + s x (1 - s) u') g
+        return torch.addcmul(s, d, s, out=d).mul_(g)                             # (s + s x (1 - s) u') g
 
 def gelu_tanh(x:Tensor, # any shape
              ) -> Tensor: # F.gelu(x, approximate="tanh"), up to rounding
