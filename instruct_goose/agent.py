@@ -731,8 +731,9 @@ if _DynamicLayer is not None:
             super().__init__()
             self.lazy_initialization(keys, values)
             B, H, L, _ = keys.shape
-            self._k = keys.new_zeros(B, H, capacity, keys.shape[-1]); self._v = values.new_zeros(B, H, capacity, values.shape[-1])   # zeros: finite where unfilled
+            self._k = keys.new_empty(B, H, capacity, keys.shape[-1]); self._v = values.new_empty(B, H, capacity, values.shape[-1])
             self._k[:, :, :L] = keys; self._v[:, :, :L] = values
+            self._k[:, :, L:] = 0; self._v[:, :, L:] = 0                  # the room left: zeros, finite where unfilled
             self.keys, self.values = self._k[:, :, :L], self._v[:, :, :L]
 
         def update(self, key_states, value_states, *args, **kwargs):
